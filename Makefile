@@ -1,0 +1,67 @@
+# One-word entry points. Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Quick parameters for headless runs (papermill -p NAME VALUE); `make workshop QUICK=0` runs full size.
+QUICK ?= 1
+
+.PHONY: help setup system-deps workshop test lab up down status serve serve-prod bench lint clean
+
+help:
+	@echo "setup     create .venv with pinned dependencies (+ Prometheus/Alertmanager when missing)"
+	@echo "workshop  run every notebook headless into build/ (fails on any error)"
+	@echo "test      run the whole test suite"
+	@echo "lab       JupyterLab with the workshop kernel"
+	@echo "up/down/status  the monitoring stack (Docker if an engine answers, else local binaries)"
+	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
+	@echo "bench     load /predict: production mode vs the seed lesson's naive app"
+	@echo "lint      ruff + notebooks have no outputs"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workshop)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP) system-deps
+
+system-deps:
+	@$(PY) -m workshop.system_deps
+
+workshop: setup
+	$(PY) -m workshop.run_notebooks --quick $(QUICK) $(NOTEBOOKS)
+
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+up: setup
+	$(PY) -m workshop.stack up
+
+down:
+	$(PY) -m workshop.stack down
+
+status:
+	$(PY) -m workshop.stack status
+
+serve: setup
+	$(PY) -m app
+
+serve-prod: setup
+	$(VENV)/bin/gunicorn -c app/gunicorn_conf.py "app.main:create_app()"
+
+bench: setup
+	$(PY) -m workshop.bench
+
+lint: setup
+	$(VENV)/bin/ruff check workshop app tests notebooks
+	$(PY) -m workshop.nblint notebooks
+
+clean:
+	rm -rf build .run .pytest_cache

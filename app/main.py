@@ -1,0 +1,157 @@
+"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics (+ /admin/faults in lessons)."""
+import logging
+import re
+import time
+import uuid
+
+import numpy as np
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.config import Settings
+from app.faults import FaultInjector
+from app.logs import get_logger, log_event
+from app.metrics import Metrics
+from app.model import FraudModel, ModelLoadError
+from app.validation import RequestError, batch_to_rows, parse_json, record_to_row
+
+PREDICT_ENDPOINTS = {"predict", "predict_batch"}
+HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(settings: Settings | None = None, model: FraudModel | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    metrics = Metrics()
+    logger = get_logger()
+    load_error = None
+    if model is None:
+        try:
+            model = FraudModel.load(settings.model_dir)
+        except (ModelLoadError, OSError, KeyError, ValueError) as exc:
+            load_error = str(exc)
+            log_event(logger, "model_load_failed", logging.ERROR, error=load_error)
+    if model is not None:
+        metrics.describe_model(model.card)
+    faults = FaultInjector(metrics) if settings.enable_faults else None
+    app.extensions.update(metrics=metrics, model=model, faults=faults, settings=settings)
+
+    def require_model() -> FraudModel:
+        if model is None:
+            raise RequestError(503, "model_unavailable", f"model not loaded: {load_error}")
+        return model
+
+    def read_json():
+        try:
+            raw = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise RequestError(413, "payload_too_large",
+                               f"body larger than {settings.max_body_bytes} bytes") from None
+        return parse_json(request.content_type, raw)
+
+    def score(rows: list[list[float]]) -> list[dict]:
+        m = require_model()
+        if faults is not None and faults.apply():
+            raise RuntimeError("injected fault (alerting lesson)")
+        probabilities = m.predict_proba(np.asarray(rows, dtype=np.float64))
+        results = []
+        for p in probabilities:
+            label = int(p >= m.threshold)
+            class_name = "fraud" if label else "non_fraud"
+            metrics.predictions.labels(class_name=class_name).inc()
+            metrics.fraud_probability.observe(p)
+            results.append({"prediction": label, "class_name": class_name, "fraud_probability": float(p)})
+        return results
+
+    @app.before_request
+    def start_timer():
+        g.start = time.perf_counter()
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.log = {}
+
+    @app.post("/predict")
+    def predict():
+        m = require_model()
+        result = score([record_to_row(read_json(), m.features)])[0]
+        g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
+        return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
+
+    @app.post("/predict/batch")
+    def predict_batch():
+        m = require_model()
+        results = score(batch_to_rows(read_json(), m.features, settings.max_batch_records))
+        g.log.update(n_records=len(results), n_fraud=sum(r["prediction"] for r in results))
+        return jsonify(predictions=results, n=len(results), threshold=m.threshold,
+                       model_version=m.version, request_id=g.request_id)
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok")
+
+    @app.get("/ready")
+    def ready():
+        if model is None:
+            return jsonify(status="not_ready", reason=load_error), 503
+        return jsonify(status="ready", model_version=model.version)
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
+
+    if faults is not None:
+        @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])
+        def admin_faults():
+            if request.method == "POST":
+                payload = read_json()
+                if not isinstance(payload, dict) or set(payload) - {"latency_seconds", "error_rate"}:
+                    raise RequestError(400, "not_an_object",
+                                       'body must be {"latency_seconds": s, "error_rate": share}')
+                try:
+                    faults.update(float(payload.get("latency_seconds", 0)), float(payload.get("error_rate", 0)))
+                except (TypeError, ValueError) as exc:
+                    raise RequestError(400, "non_numeric", str(exc)) from None
+            elif request.method == "DELETE":
+                faults.update()
+            return jsonify(faults.as_dict())
+
+    @app.errorhandler(RequestError)
+    def client_error(exc: RequestError):
+        if exc.status < 500:
+            metrics.invalid.labels(reason=exc.reason).inc()
+        g.log["error"] = exc.reason
+        return jsonify(exc.body(), request_id=g.get("request_id")), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        reason = HTTP_REASONS.get(exc.code, "http_error")
+        if exc.code < 500:
+            metrics.invalid.labels(reason=reason).inc()
+        g.log["error"] = reason
+        return jsonify(error=reason, message=exc.description, request_id=g.get("request_id")), exc.code
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception):
+        log_event(logger, "unhandled_exception", logging.ERROR, request_id=g.get("request_id"), error=repr(exc))
+        g.log["error"] = "internal_error"
+        return jsonify(error="internal_error", message="the server failed; see its logs",
+                       request_id=g.get("request_id")), 500
+
+    @app.after_request
+    def record(response):
+        elapsed = time.perf_counter() - g.get("start", time.perf_counter())
+        endpoint = request.endpoint or "unmatched"
+        if endpoint in PREDICT_ENDPOINTS:
+            metrics.latency.observe(elapsed)
+        metrics.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if settings.log_requests and endpoint != "metrics":
+            log_event(logger, "request", request_id=g.get("request_id"), method=request.method,
+                      path=request.path, status=response.status_code, latency_ms=round(elapsed * 1000, 3),
+                      model_version=model.version if model else None, **g.get("log", {}))
+        return response
+
+    return app

@@ -1,0 +1,74 @@
+"""The service's Prometheus metrics (names are the lesson's contract: docs/contracts.md).
+
+Each app gets its own registry, so tests and notebook re-runs never hit "Duplicated timeseries".
+Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set and every worker writes its values to files in that
+directory; /metrics then merges them, so counts are exact across workers. Gauges say how to merge.
+"""
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
+)
+
+CLASS_NAMES = ("non_fraud", "fraud")
+INVALID_REASONS = (
+    "invalid_json", "unsupported_media_type", "payload_too_large", "not_an_object", "missing_field",
+    "extra_field", "non_numeric", "non_finite", "empty_batch", "batch_too_large", "method_not_allowed",
+    "not_found",
+)
+# 0.1 ms .. 10 s: the fast path is sub-millisecond, the alerting lesson's threshold is 0.5 s.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1.0, 2.5, 5.0, 10.0)
+PROBABILITY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.predictions = Counter("predictions_total", "Predictions made, one per record", ["class_name"],
+                                   registry=r)
+        self.latency = Histogram("prediction_latency_seconds", "Time to serve a prediction request",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.fraud_probability = Histogram("fraud_probability", "Predicted fraud probabilities",
+                                           buckets=PROBABILITY_BUCKETS, registry=r)
+        self.requests = Counter("http_requests_total", "HTTP requests by endpoint and status",
+                                ["endpoint", "method", "status"], registry=r)
+        self.invalid = Counter("invalid_requests_total", "Client mistakes (4xx) by reason", ["reason"],
+                               registry=r)
+        # Gauges describe the model being served; "livemax" drops values of dead workers.
+        self.accuracy = Gauge("model_accuracy", "Held-out test-set accuracy from the model card (not live)",
+                              multiprocess_mode="livemax", registry=r)
+        self.heldout = Gauge("model_heldout_score", "Held-out test-set metrics from the model card",
+                             ["metric"], multiprocess_mode="livemax", registry=r)
+        self.info = Gauge("model_info", "Model version being served (value is always 1)", ["version"],
+                          multiprocess_mode="livemax", registry=r)
+        self.faults = Gauge("fault_injection_active", "1 while a lesson fault is switched on", ["fault"],
+                            multiprocess_mode="livemax", registry=r)
+        # Pre-create label values so the series exist (at 0) before the first fraud or first mistake.
+        for name in CLASS_NAMES:
+            self.predictions.labels(class_name=name)
+        for reason in INVALID_REASONS:
+            self.invalid.labels(reason=reason)
+        for fault in ("latency", "errors"):
+            self.faults.labels(fault=fault).set(0)
+
+    def describe_model(self, card: dict) -> None:
+        metrics = card.get("metrics", {})
+        self.accuracy.set(metrics.get("accuracy", float("nan")))
+        for name in ("average_precision", "roc_auc", "precision", "recall"):
+            if name in metrics:
+                self.heldout.labels(metric=name).set(metrics[name])
+        self.info.labels(version=card["version"]).set(1)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format for /metrics: this process's registry, or all workers' files merged."""
+        if multiprocess_dir():
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

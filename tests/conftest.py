@@ -1,0 +1,62 @@
+"""Shared fixtures: a small real model trained once per session, the app, its test client."""
+import json
+
+import pytest
+
+from app.config import Settings
+from app.main import create_app
+from workshop.data import FEATURES, load_dataset
+from workshop.training import train_and_save
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models")
+    train_and_save(path, source="synthetic", n_rows=40_000, seed=7)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_card(model_dir):
+    return json.loads((model_dir / "model_card.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def records():
+    """Feature records exactly as the seed lesson builds them: DataFrame rows via to_dict(orient='records')."""
+    df, _ = load_dataset(source="synthetic", n_rows=5_000, seed=11)
+    return df, df[FEATURES].to_dict(orient="records")
+
+
+@pytest.fixture()
+def settings(model_dir):
+    return Settings(model_dir=model_dir, log_requests=True)
+
+
+@pytest.fixture()
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def metric_value(text: str, name: str, **labels) -> float:
+    """Value of one sample in Prometheus text exposition format (0 if absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+@pytest.fixture()
+def scrape(client):
+    """Read one metric from the app's /metrics endpoint."""
+    def read(name: str, **labels) -> float:
+        return metric_value(client.get("/metrics").get_data(as_text=True), name, **labels)
+    return read

@@ -1,0 +1,141 @@
+"""docker-compose.yml, checked statically (no Docker engine): pinned, local-only, provisioned, no secrets."""
+import re
+
+import pytest
+import yaml
+
+from workshop.paths import REPO_ROOT
+from workshop.stack import PROMETHEUS_CONFIG
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+HOST_GATEWAY = "host.docker.internal:host-gateway"
+
+
+def env_keys(path) -> set[str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+
+
+def bind_mounts(service: dict) -> list[tuple[str, str, str]]:
+    """(host path, container path, mode) of the bind mounts (short syntax, host path starting with . or /)."""
+    mounts = []
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        if source.startswith((".", "/")):
+            mounts.append((source, target, mode[0] if mode else "rw"))
+    return mounts
+
+
+def host_path(service: dict, container_path: str):
+    """The repository file a container path comes from, through the service's bind mounts."""
+    for source, target, _ in bind_mounts(service):
+        if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
+            return (REPO_ROOT / source / container_path[len(target):].lstrip("/")).resolve()
+    raise AssertionError(f"{container_path} is not bind-mounted")
+
+
+def flag(service: dict, name: str) -> str:
+    (value,) = [arg.split("=", 1)[1] for arg in service["command"] if arg.startswith(f"--{name}=")]
+    return value
+
+
+def test_core_services_and_optional_app():
+    assert {"prometheus", "alertmanager", "grafana", "app"} <= set(SERVICES)
+    assert SERVICES["app"]["profiles"] == ["app"]
+    assert all("profiles" not in SERVICES[name] for name in ("prometheus", "alertmanager", "grafana"))
+
+
+@pytest.mark.parametrize("name", ["prometheus", "alertmanager", "grafana"])
+def test_images_are_pinned(name):
+    image = SERVICES[name]["image"]
+    repository, _, tag = image.rpartition(":")
+    assert repository in {"prom/prometheus", "prom/alertmanager", "grafana/grafana"}
+    assert tag != "latest" and re.fullmatch(r"v?\d+\.\d+\.\d+", tag), image
+
+
+def test_every_image_has_a_tag():
+    images = [s["image"] for s in SERVICES.values() if "image" in s]
+    assert all(":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest") for image in images)
+
+
+def test_published_ports_bind_loopback_only():
+    published = [(name, port) for name, s in SERVICES.items() for port in s.get("ports", [])]
+    assert {name for name, _ in published} == {"prometheus", "alertmanager", "grafana"}
+    for name, port in published:
+        assert isinstance(port, str) and port.startswith("127.0.0.1:"), (name, port)
+    assert "ports" not in SERVICES["app"]  # replicas (--scale app=3) cannot share a host port
+
+
+def test_containers_reach_the_host_through_host_gateway():
+    for name in ("prometheus", "alertmanager"):
+        assert HOST_GATEWAY in SERVICES[name]["extra_hosts"], name
+
+
+def test_volumes_are_named_or_existing_repo_paths():
+    declared = set(COMPOSE["volumes"])
+    used = set()
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (REPO_ROOT / source).exists(), f"{name}: {source} missing from the repository"
+            else:
+                used.add(source)
+    assert used == declared == {"prometheus-data", "alertmanager-data", "grafana-data"}
+
+
+def test_configuration_mounts_are_read_only():
+    mounts = [(name, m) for name, s in SERVICES.items() for m in bind_mounts(s)]
+    assert mounts
+    for name, (source, _, mode) in mounts:
+        assert mode == "ro", f"{name}: {source} must be mounted :ro"
+
+
+def test_config_files_resolve_to_repository_files():
+    prometheus = SERVICES["prometheus"]
+    assert host_path(prometheus, flag(prometheus, "config.file")) == PROMETHEUS_CONFIG
+    alertmanager = SERVICES["alertmanager"]
+    path = host_path(alertmanager, flag(alertmanager, "config.file"))
+    assert path == REPO_ROOT / "prometheus" / "alertmanager.yml"
+    assert path.is_file(), "prometheus/alertmanager.yml is missing"
+    # Rules and target files are inside the mounted directory, next to prometheus.yml.
+    assert host_path(prometheus, "/etc/prometheus/targets/app.yml").is_file()
+
+
+def test_grafana_secret_comes_from_an_uncommitted_env_file():
+    grafana = SERVICES["grafana"]
+    assert grafana["env_file"] == [".env"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana.get("environment", {})
+    assert {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD"} <= env_keys(REPO_ROOT / ".env.example")
+    ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in ignored and ".env.example" not in ignored
+
+
+def test_grafana_anonymous_viewers_and_home_dashboard():
+    grafana = SERVICES["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = host_path(grafana, env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert home == REPO_ROOT / "grafana-provisioning" / "dashboards" / "json" / "ml-model-overview.json"
+    assert home.is_file()
+    assert host_path(grafana, "/etc/grafana/provisioning") == REPO_ROOT / "grafana-provisioning"
+
+
+def test_app_service_matches_prometheus_dns_discovery():
+    app = SERVICES["app"]
+    assert app["build"] == "." and (REPO_ROOT / "Dockerfile").is_file()
+    assert app["environment"]["APP_HOST"] == "0.0.0.0"
+    jobs = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+    (dns,) = next(j for j in jobs if j["job_name"] == "ml-model-app")["dns_sd_configs"]
+    assert "app" in dns["names"]
+    assert dns["port"] == int(app["environment"]["APP_PORT"]) and str(dns["port"]) in app["expose"]
+
+
+def test_dockerfile_serves_the_app_on_the_scraped_port():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11", dockerfile, re.M)
+    assert "EXPOSE 8000" in dockerfile and "APP_HOST=0.0.0.0" in dockerfile
+    assert "app.main:create_app()" in dockerfile
+    assert re.search(r"^USER (?!root)", dockerfile, re.M)

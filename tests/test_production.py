@@ -1,0 +1,97 @@
+"""Production mode: real gunicorn with several workers; metrics must be exact across them."""
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.conftest import metric_value
+from workshop.appserver import AppServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def production(model_dir, tmp_path_factory):
+    with AppServer(model_dir=model_dir, production=True, workers=2, threads=2,
+                   run_dir=tmp_path_factory.mktemp("prod")) as server:
+        yield server
+
+
+def post_all(url, rows, connections=8):
+    def send(chunk):
+        with requests.Session() as session:
+            return [session.post(f"{url}/predict", json=row, timeout=10).status_code for row in chunk]
+    chunks = [rows[i::connections] for i in range(connections)]
+    with ThreadPoolExecutor(connections) as pool:
+        return [code for codes in pool.map(send, chunks) for code in codes]
+
+
+def worker_children(server):
+    """PIDs of the gunicorn master's worker processes (from /proc, Linux)."""
+    master = server.process.pid
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                children.append(int(entry))
+    return children
+
+
+def scrape(url, name, **labels):
+    return metric_value(requests.get(f"{url}/metrics", timeout=5).text, name, **labels)
+
+
+def total_predictions(url):
+    return scrape(url, "predictions_total", class_name="fraud") + scrape(url, "predictions_total",
+                                                                         class_name="non_fraud")
+
+
+def test_counts_are_exact_across_workers(production, records):
+    _, rows = records
+    before = total_predictions(production.url)
+    codes = post_all(production.url, rows[:400])
+    assert codes == [200] * 400
+    pids = {entry["pid"] for entry in map(json.loads, production.log_lines())
+            if entry.get("event") == "request"}
+    assert len(pids) >= 2, "both workers should have served requests"
+    for _ in range(6):  # each scrape may land on a different worker: all must agree
+        assert total_predictions(production.url) == before + 400
+        assert scrape(production.url, "prediction_latency_seconds_count") >= 400
+
+
+def test_bad_input_is_counted_once_across_workers(production, records):
+    _, rows = records
+    before = scrape(production.url, "invalid_requests_total", reason="missing_field")
+    for _ in range(10):
+        r = requests.post(f"{production.url}/predict", json={"V1": 1.0}, timeout=5)
+        assert r.status_code == 400
+    assert scrape(production.url, "invalid_requests_total", reason="missing_field") == before + 10
+
+
+def test_faults_are_not_reachable_in_production(production):
+    assert requests.post(f"{production.url}/admin/faults", json={"error_rate": 1}, timeout=5).status_code == 404
+
+
+def test_a_recycled_worker_keeps_counts_and_gauges_sane(production, records, model_card):
+    _, rows = records
+    before = total_predictions(production.url)
+    post_all(production.url, rows[:100])
+    victim = worker_children(production)[0]
+    os.kill(victim, signal.SIGTERM)  # gunicorn replaces the worker
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and victim in worker_children(production):
+        time.sleep(0.05)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(worker_children(production)) < 2:
+        time.sleep(0.1)
+    post_all(production.url, rows[100:150])
+    assert total_predictions(production.url) == before + 150  # a dead worker's counts are kept
+    assert scrape(production.url, "model_info", version=model_card["version"]) == 1  # not 2: livemax

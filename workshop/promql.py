@@ -1,0 +1,150 @@
+"""Query Prometheus from Python and read the PromQL of the provisioned Grafana dashboards.
+
+- `instant(url, query)`: one DataFrame row per series, labels as columns, plus `value`.
+- `range_query(url, query, start, end, step)`: long DataFrame (`timestamp`, labels..., `value`).
+- `wait_for(url, query, predicate, timeout)`: poll until the result satisfies `predicate`.
+- `dashboard_queries(path)`: (panel title, panel type, expr) for every query in a dashboard JSON, so
+  notebooks can draw the same panels inline when Grafana is not running.
+Errors from the HTTP API are raised as `PromQLError` with Prometheus' own message and the query.
+"""
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import requests
+
+from workshop.paths import REPO_ROOT
+
+DASHBOARDS_DIR = REPO_ROOT / "grafana-provisioning" / "dashboards" / "json"
+OVERVIEW_DASHBOARD = DASHBOARDS_DIR / "ml-model-overview.json"
+
+
+class PromQLError(RuntimeError):
+    """A query Prometheus rejected (`error_type` 'bad_data', 'execution', ...) or could not answer."""
+
+    def __init__(self, message: str, error_type: str = "unknown"):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class PanelQuery(NamedTuple):
+    title: str
+    type: str
+    expr: str
+
+
+def api_get(prom_url: str, path: str, params: dict | None = None, timeout: float = 10.0):
+    """GET /api/v1/<path> and return its `data`, or raise PromQLError with a useful message."""
+    url = f"{prom_url.rstrip('/')}/api/v1/{path}"
+    try:
+        response = requests.get(url, params=params, timeout=timeout)
+    except requests.RequestException as exc:
+        raise PromQLError(f"Prometheus is not reachable at {prom_url} ({type(exc).__name__}); start it with "
+                          "`make up` or workshop.stack.Stack().start()", "unreachable") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        raise PromQLError(f"HTTP {response.status_code} from {url}: {response.text[:300]}", "http") from None
+    if body.get("status") != "success":
+        query = (params or {}).get("query", "")
+        raise PromQLError(f"{body.get('errorType')}: {body.get('error')}\n  query: {query}",
+                          body.get("errorType", "unknown"))
+    return body["data"]
+
+
+def _timestamp(value) -> float | str:
+    if isinstance(value, datetime):  # includes pandas.Timestamp
+        return value.timestamp()
+    return value
+
+
+def _frame(rows: list[dict], first: list[str]) -> pd.DataFrame:
+    labels = sorted({key for row in rows for key in row} - {*first, "value"})
+    return pd.DataFrame(rows, columns=[*first, *labels, "value"])
+
+
+def _series_rows(data: dict) -> list[dict]:
+    kind, result = data["resultType"], data["result"]
+    if kind in ("scalar", "string"):
+        return [{"timestamp": result[0], "value": result[1]}]
+    if kind == "vector":
+        return [{**series["metric"], "timestamp": series["value"][0], "value": series["value"][1]}
+                for series in result]
+    return [{**series["metric"], "timestamp": t, "value": v}
+            for series in result for t, v in series["values"]]
+
+
+def _to_frame(data: dict, with_time: bool) -> pd.DataFrame:
+    rows = _series_rows(data)
+    if not with_time:
+        rows = [{k: v for k, v in row.items() if k != "timestamp"} for row in rows]
+    df = _frame(rows, ["timestamp"] if with_time else [])
+    if "timestamp" in df:
+        df["timestamp"] = pd.to_datetime(df["timestamp"].astype(float), unit="s", utc=True)
+    df["value"] = df["value"].astype(float)  # Prometheus sends numbers as strings ("NaN", "+Inf" included)
+    return df
+
+
+def instant(prom_url: str, query: str, time: datetime | float | None = None) -> pd.DataFrame:
+    """Evaluate `query` at one instant: labels as columns, `value` last (a range vector adds `timestamp`)."""
+    params = {"query": query} | ({"time": _timestamp(time)} if time is not None else {})
+    data = api_get(prom_url, "query", params)
+    return _to_frame(data, with_time=data["resultType"] == "matrix")
+
+
+def range_query(prom_url: str, query: str, start: datetime | float | timedelta,
+                end: datetime | float | None = None, step: float | str | timedelta = "15s") -> pd.DataFrame:
+    """Evaluate `query` from start to end (default: now) every `step`; start may be a timedelta before end."""
+    end = datetime.now().astimezone() if end is None else end
+    if isinstance(start, timedelta):
+        start = _timestamp(end) - start.total_seconds()
+    if isinstance(step, timedelta):
+        step = step.total_seconds()
+    data = api_get(prom_url, "query_range",
+                   {"query": query, "start": _timestamp(start), "end": _timestamp(end), "step": step})
+    return _to_frame(data, with_time=True)
+
+
+def wait_for(prom_url: str, query: str, predicate: Callable[[pd.DataFrame], bool] | None = None,
+             timeout: float = 30.0, interval: float = 0.5) -> pd.DataFrame:
+    """Poll `query` until `predicate(result)` is true (default: any series), return that result."""
+    predicate = predicate or (lambda df: not df.empty)
+    deadline = time.monotonic() + timeout
+    last: object = "no result yet"
+    while True:
+        try:
+            df = instant(prom_url, query)
+            if predicate(df):
+                return df
+            last = df
+        except PromQLError as exc:
+            if exc.error_type == "bad_data":  # a malformed query never gets better by waiting
+                raise
+            last = exc
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{query!r} did not satisfy the condition within {timeout:.0f}s; "
+                               f"last result:\n{last}")
+        time.sleep(interval)
+
+
+def _panels(panels: list[dict]):
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))  # panels inside collapsed rows
+
+
+def dashboard_queries(path: str | Path = OVERVIEW_DASHBOARD) -> list[PanelQuery]:
+    """Every PromQL expression of a provisioned dashboard (a JSON file, or every JSON file in a folder)."""
+    path = Path(path)
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    queries = []
+    for file in files:
+        for panel in _panels(json.loads(file.read_text())["panels"]):
+            for target in panel.get("targets", []):
+                if target.get("expr") and not target.get("hide"):
+                    queries.append(PanelQuery(panel.get("title", ""), panel["type"], target["expr"]))
+    return queries

@@ -1,0 +1,43 @@
+"""Run lesson notebooks headless with papermill (cwd notebooks/, outputs into build/); non-zero on failure."""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import papermill
+
+from workshop.paths import BUILD_DIR, NOTEBOOKS_DIR
+
+
+def run_notebook(path: Path, quick: bool = True, out_dir: Path = BUILD_DIR, **parameters) -> Path:
+    """Execute one notebook; its `parameters` cell gets quick=... plus any overrides."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / Path(path).name
+    papermill.execute_notebook(str(path), str(output), parameters={"quick": quick, **parameters},
+                               cwd=str(NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False,
+                               request_save_on_cell_execute=False)
+    return output
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--quick", type=int, default=1, help="1: small parameters (CI), 0: full lesson size")
+    args = parser.parse_args(argv)
+    paths = args.notebooks or sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    failed = []
+    for path in paths:
+        start = time.monotonic()
+        print(f"▶ {path.name} ...", flush=True)
+        try:
+            output = run_notebook(path, quick=bool(args.quick))
+            print(f"  ✔ {path.name} in {time.monotonic() - start:.0f}s -> {output}", flush=True)
+        except Exception as exc:  # report every notebook, then fail
+            failed.append(path.name)
+            print(f"  ✘ {path.name} failed after {time.monotonic() - start:.0f}s: {exc}", flush=True)
+    print(f"{len(paths) - len(failed)} notebooks passed, {len(failed)} failed" + (f": {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
