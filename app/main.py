@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         if exc.status < 500:
             metrics.invalid.labels(reason=exc.reason).inc()
         g.log["error"] = exc.reason
-        return jsonify(exc.body(), request_id=g.get("request_id")), exc.status
+        return jsonify({**exc.body(), "request_id": g.get("request_id")}), exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

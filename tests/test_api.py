@@ -2,10 +2,14 @@
 import json
 import logging
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from app.config import Settings
 from app.main import create_app
+from workshop import synthetic
+from workshop.data import FEATURES
 
 
 def post(client, body, path="/predict", content_type="application/json"):
@@ -45,12 +49,16 @@ def test_batch_matches_single_predictions(client, records):
         [s["fraud_probability"] for s in singles])
 
 
-def test_frauds_are_predicted_on_fraud_records(client, records):
-    df, rows = records
-    fraud_rows = [r for r, label in zip(rows, df["Class"], strict=True) if label == 1]
-    assert fraud_rows, "the synthetic sample should contain frauds"
-    body = client.post("/predict/batch", json={"records": fraud_rows}).get_json()
-    assert sum(p["prediction"] for p in body["predictions"]) >= len(fraud_rows) // 3
+def test_served_predictions_separate_the_classes(client):
+    """Enough frauds for a stable estimate: the service flags far more frauds than legitimate records."""
+    full = synthetic.generate(200_000, seed=3)  # ~345 frauds at the real base rate
+    df = pd.concat([full[full["Class"] == 1].head(300), full[full["Class"] == 0].head(700)])
+    body = client.post("/predict/batch", json={"records": df[FEATURES].to_dict(orient="records")}).get_json()
+    flagged = np.array([p["prediction"] for p in body["predictions"]])
+    recall = flagged[df["Class"].to_numpy() == 1].mean()
+    false_positive_rate = flagged[df["Class"].to_numpy() == 0].mean()
+    assert recall > 0.4, recall  # published LogisticRegression recall is ~0.6
+    assert false_positive_rate < 0.01, false_positive_rate
 
 
 def test_request_id_is_propagated(client, records):
