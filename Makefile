@@ -57,6 +57,7 @@ serve-prod: setup
 	$(VENV)/bin/gunicorn -c app/gunicorn_conf.py "app.main:create_app()"
 
 bench: setup
+	@$(PY) -m workshop.system_deps --bench
 	$(PY) -m workshop.bench
 
 lint: setup

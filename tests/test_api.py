@@ -1,6 +1,5 @@
 """The HTTP contract of the model service, through Flask's test client."""
 import json
-import logging
 
 import numpy as np
 import pandas as pd

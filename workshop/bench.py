@@ -37,7 +37,7 @@ def _seconds(text: str) -> float:
 def load_with_wrk(url: str, body: str, seconds: float, connections: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT.format(body=body))
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name,
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name,
                           url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     Path(script.name).unlink()
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -14,12 +14,12 @@ from workshop.paths import APP_DIR, NOTEBOOKS_DIR, REPO_ROOT
 MAGIC = "%%writefile"
 
 
-def _target(cell_source: str) -> Path | None:
+def _target(cell_source: str, notebooks_dir: Path) -> Path | None:
     first = cell_source.split("\n", 1)[0].strip()
     if not first.startswith(MAGIC):
         return None
     args = first[len(MAGIC):].split()
-    return (NOTEBOOKS_DIR / args[-1]).resolve()  # papermill and Jupyter run with cwd=notebooks/
+    return (notebooks_dir / args[-1]).resolve()  # papermill and Jupyter run with cwd=notebooks/
 
 
 def _body(cell_source: str) -> str:
@@ -33,7 +33,7 @@ def writefile_cells(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[Path, tuple[Pat
     for nb_path in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(nb_path, as_version=4)
         for i, cell in enumerate(nb.cells):
-            target = _target(cell.source) if cell.cell_type == "code" else None
+            target = _target(cell.source, notebooks_dir) if cell.cell_type == "code" else None
             if target is None:
                 continue
             if target in found:
@@ -42,14 +42,16 @@ def writefile_cells(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[Path, tuple[Pat
     return found
 
 
-def problems(app_dir: Path = APP_DIR) -> list[str]:
-    cells = writefile_cells()
+def problems(app_dir: Path = APP_DIR, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """Every way app/ and the %%writefile cells disagree (empty list: in sync)."""
+    cells = writefile_cells(notebooks_dir)
+    root = Path(app_dir).resolve().parent
     issues = []
     for path in sorted(app_dir.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.resolve() not in cells:
-            issues.append(f"{path.relative_to(REPO_ROOT)} is not written by any notebook cell")
+            issues.append(f"{path.resolve().relative_to(root)} is not written by any notebook cell")
     for target, (nb_path, index, content) in cells.items():
-        rel = target.relative_to(REPO_ROOT)
+        rel = target.relative_to(root)
         if not target.exists():
             issues.append(f"{rel} (cell {index} of {nb_path.name}) is missing: run the notebook")
         elif target.read_text() != content:

@@ -1,4 +1,8 @@
-"""Run lesson notebooks headless with papermill (cwd notebooks/, outputs into build/); non-zero on failure."""
+"""Run lesson notebooks headless with papermill (cwd notebooks/, outputs into build/); non-zero on failure.
+
+Notebook 00 starts the monitoring stack and leaves it up for the lessons after it; a run that found no
+stack running stops the one its notebooks started, so `make workshop` leaves no process behind.
+"""
 import argparse
 import sys
 import time
@@ -7,6 +11,7 @@ from pathlib import Path
 import papermill
 
 from workshop.paths import BUILD_DIR, NOTEBOOKS_DIR
+from workshop.stack import Stack
 
 
 def run_notebook(path: Path, quick: bool = True, out_dir: Path = BUILD_DIR, **parameters) -> Path:
@@ -26,6 +31,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     failed = []
+    stack_was_running = Stack().status()["running"]
     for path in paths:
         start = time.monotonic()
         print(f"▶ {path.name} ...", flush=True)
@@ -35,6 +41,9 @@ def main(argv=None) -> int:
         except Exception as exc:  # report every notebook, then fail
             failed.append(path.name)
             print(f"  ✘ {path.name} failed after {time.monotonic() - start:.0f}s: {exc}", flush=True)
+    if not stack_was_running and Stack().status()["mode"]:
+        Stack().stop(force=True)
+        print("stopped the monitoring stack these notebooks started")
     print(f"{len(paths) - len(failed)} notebooks passed, {len(failed)} failed" + (f": {failed}" if failed else ""))
     return 1 if failed else 0
 

@@ -6,7 +6,7 @@ bookkeeping: evaluation on held-out data, the model card, the sha256, the refere
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import joblib
@@ -14,8 +14,13 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
-    accuracy_score, average_precision_score, f1_score, precision_recall_curve, precision_score,
-    recall_score, roc_auc_score,
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
 )
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -84,7 +89,7 @@ def save_model(pipeline, split: Split, threshold: float, metrics: dict, data_sou
         digest = hashlib.file_digest(f, "sha256").hexdigest()  # the service checks this before loading
     card = {
         "version": f"lr-{digest[:8]}",
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": "StandardScaler + LogisticRegression",
         "params": {k: v for k, v in pipeline.named_steps["clf"].get_params().items()
                    if isinstance(v, (int, float, str, bool, type(None)))},

@@ -1,0 +1,107 @@
+"""The lessons themselves: app/ is in sync with its notebook cells, notebooks are clean, and each one runs
+alone, headless, with quick parameters (papermill, cwd notebooks/), isolated from a stack you may be running.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from workshop import nblint, nbsync
+from workshop.paths import APP_DIR, NOTEBOOKS_DIR
+from workshop.run_notebooks import run_notebook
+from workshop.stack import Stack
+
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+# ---------------------------------------------------------------- the notebooks are the source of truth
+
+def test_every_app_file_is_byte_identical_to_the_cell_that_writes_it():
+    assert nbsync.problems() == []
+
+
+@pytest.fixture()
+def repo_copy(tmp_path):
+    """notebooks/ and app/ copied side by side, so the gate can be shown failing without touching the repo."""
+    shutil.copytree(NOTEBOOKS_DIR, tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(APP_DIR, tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def test_sync_check_catches_an_edited_app_file(repo_copy):
+    assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == []
+    edited = repo_copy / "app" / "main.py"
+    edited.write_text(edited.read_text() + "# edited by hand\n")
+    assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == [
+        f"app/main.py differs from cell {nbsync.writefile_cells(repo_copy / 'notebooks')[edited.resolve()][1]} "
+        "of 02_serve_model.ipynb (not in sync)"]
+
+
+def test_sync_check_catches_a_file_no_cell_writes_and_a_missing_one(repo_copy):
+    (repo_copy / "app" / "stray.py").write_text("# not written by any notebook\n")
+    (repo_copy / "app" / "logs.py").unlink()
+    found = nbsync.problems(repo_copy / "app", repo_copy / "notebooks")
+    assert "app/stray.py is not written by any notebook cell" in found
+    assert any(p.startswith("app/logs.py") and "missing" in p for p in found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_clean(path):
+    assert nblint.notebook_problems(path) == []
+
+
+def test_lint_catches_outputs_and_a_missing_parameters_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 99 · Title"), nbformat.v4.new_code_cell("x = 1")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="1")]
+    path = tmp_path / "99_broken_notebook.ipynb"
+    nbformat.write(nb, path)
+    problems = nblint.notebook_problems(path)
+    assert any("parameters" in p for p in problems) and any("outputs" in p for p in problems)
+
+
+def test_notebooks_are_numbered_in_order_without_gaps():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    assert {1, 2} <= set(numbers)
+
+
+# ---------------------------------------------------------------- each notebook runs alone, headless
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    """One quick model for every notebook that takes `models_dir` (notebook 01 writes it when it runs first)."""
+    return tmp_path_factory.mktemp("nb-models")
+
+
+def isolated_parameters(path: Path, tmp_path: Path, models_dir: Path) -> dict:
+    """Quick parameters that keep a notebook off the default ports and folders, for those it declares."""
+    candidates = {"quick": True, "prometheus_port": 0, "alertmanager_port": 0, "app_port": 0,
+                  "stack_dir": str(tmp_path / "stack"), "models_dir": str(models_dir)}
+    declared = papermill.inspect_notebook(str(path))
+    assert "quick" in declared, f"{path.name}: the parameters cell must declare `quick`"
+    return {name: value for name, value in candidates.items() if name in declared}
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_headless(path, tmp_path, models_dir):
+    parameters = isolated_parameters(path, tmp_path, models_dir)
+    try:
+        output = run_notebook(path, out_dir=tmp_path / "out", **parameters)
+    finally:
+        if "stack_dir" in parameters:  # a notebook may leave its stack up on purpose (00 does): stop it
+            Stack(data_dir=parameters["stack_dir"]).stop(force=True)
+    executed = nbformat.read(output, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors == []
+    ran = [c for c in executed.cells if c.cell_type == "code" and c.get("execution_count")]
+    assert len(ran) == len([c for c in executed.cells if c.cell_type == "code"])  # every cell ran
+    if path.name.startswith("01_"):
+        card = json.loads((models_dir / "model_card.json").read_text())
+        assert 0.55 <= card["metrics"]["average_precision"] <= 0.9, card["metrics"]
