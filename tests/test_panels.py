@@ -1,0 +1,199 @@
+"""Inline dashboard drawing (workshop.panels) on hand-made query results; test_dashboards_live.py runs it
+against a real Prometheus."""
+import json
+import math
+from itertools import combinations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from workshop import panels, procs
+from workshop.panels import NO_DATA, OK, PanelData
+from workshop.promql import OVERVIEW_DASHBOARD
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+OVERVIEW = json.loads(OVERVIEW_DASHBOARD.read_text())
+BY_TITLE = {p["title"]: p for p in panels.panels_of(OVERVIEW)}
+T0 = pd.Timestamp("2024-05-01 12:00:00", tz="UTC")
+
+
+@pytest.fixture()
+def ax():
+    fig, axes = plt.subplots()
+    yield axes
+    plt.close(fig)
+
+
+def texts(ax) -> str:
+    return " | ".join(t.get_text() for t in ax.texts)
+
+
+def series(values, **labels) -> pd.DataFrame:
+    """A range-query result: one row per step, labels as columns."""
+    times = [T0 + pd.Timedelta(seconds=5 * i) for i in range(len(values))]
+    return pd.DataFrame({"timestamp": times, **{k: [v] * len(values) for k, v in labels.items()},
+                         "value": [float(v) for v in values]})
+
+
+def target(expr="x", legend_format=None) -> dict:
+    return {"expr": expr, "legendFormat": legend_format} if legend_format else {"expr": expr}
+
+
+# ---------------------------------------------------------------- helpers
+
+def test_legend_follows_grafana_legend_format():
+    labels = {"__name__": "predictions_total", "class_name": "fraud", "job": "ml-model-app"}
+    assert panels.legend("{{class_name}}", labels) == "fraud"
+    assert panels.legend("{{ job }} / {{class_name}}", labels) == "ml-model-app / fraud"
+    assert panels.legend("{{missing}}", labels) == ""
+    assert panels.legend(None, labels) == 'predictions_total{class_name="fraud", job="ml-model-app"}'
+    assert panels.legend("", {}, "sum(rate(x[5m]))") == "sum(rate(x[5m]))"
+
+
+@pytest.mark.parametrize("value, unit, decimals, text", [
+    (0.0004, "s", None, "400 µs"), (0.0123, "s", None, "12.3 ms"), (2.5, "s", None, "2.5 s"),
+    (0.99921, "percentunit", 2, "99.92 %"), (0.00172, "percentunit", None, "0.17 %"),
+    (2.5, "suffix: pred/s", None, "2.5 pred/s"), (12345.0, None, None, "12,345"), (0.5, "short", 1, "0.5"),
+    (math.nan, "s", None, "NaN"), (math.inf, None, None, "∞"),
+])
+def test_format_value(value, unit, decimals, text):
+    assert panels.format_value(value, unit, decimals) == text
+
+
+def test_value_mappings_and_thresholds_of_the_health_panel():
+    defaults = BY_TITLE["Target health"]["fieldConfig"]["defaults"]
+    assert panels.mapped(1.0, defaults["mappings"])["text"] == "UP"
+    assert panels.mapped(0.0, defaults["mappings"])["text"] == "DOWN"
+    assert panels.mapped(0.5, defaults["mappings"]) is None
+    assert panels.threshold_color(0.0, defaults["thresholds"]) == "red"
+    assert panels.threshold_color(1.0, defaults["thresholds"]) == "green"
+    assert panels.threshold_color(math.nan, defaults["thresholds"]) == "red"  # the base step
+    assert panels.color("dark-orange") == "darkorange" and panels.color("no-such-colour") == "black"
+
+
+def test_bucket_counts_de_accumulate_le_and_sort_inf_last():
+    df = pd.concat([series([1, 2], le="0.1"), series([4, 5], le="+Inf"), series([3, 2], le="0.5")])
+    bounds, times, counts = panels.bucket_counts(df)
+    assert bounds.tolist() == [0.1, 0.5, math.inf]
+    assert times == [T0, T0 + pd.Timedelta(seconds=5)]
+    assert counts.tolist() == [[1, 2], [2, 0], [1, 3]]  # per bucket, never negative
+
+
+def test_panel_rects_stay_inside_the_figure_and_do_not_overlap():
+    grid = [p["gridPos"] for p in panels.panels_of(OVERVIEW)]
+    rows = max(g["y"] + g["h"] for g in grid)
+    rects = [panels.panel_rect(g, rows, 16, rows * panels.UNIT_HEIGHT_IN, pad_left=0.75) for g in grid]
+    for left, bottom, width, height in rects:
+        assert 0 <= left and 0 <= bottom and left + width <= 1 and bottom + height <= 1 and width > 0 < height
+    for (l1, b1, w1, h1), (l2, b2, w2, h2) in combinations(rects, 2):
+        assert l1 + w1 <= l2 or l2 + w2 <= l1 or b1 + h1 <= b2 or b2 + h2 <= b1
+
+
+# ---------------------------------------------------------------- one panel of each type
+
+def test_timeseries_draws_one_line_per_series_and_skips_empty_ones(ax):
+    data = PanelData(series=[(target("q", "{{class_name}}"), pd.concat([
+        series([0.1, 0.2, 0.3], class_name="non_fraud"), series([0.0, 0.01, 0.02], class_name="fraud"),
+        series([math.nan, math.nan, math.nan], class_name="unknown")]))])
+    assert panels.draw_panel(ax, BY_TITLE["Throughput"], data) == OK
+    assert sorted(line.get_label() for line in ax.lines) == ["fraud", "non_fraud"]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0.3  # panel min 0, headroom above the data
+    assert ax.get_title(loc="left") == "Throughput"
+
+
+def test_a_panel_without_data_says_so(ax):
+    empty = pd.DataFrame(columns=["timestamp", "value"])
+    assert panels.draw_panel(ax, BY_TITLE["Prediction latency P95"], PanelData([(target(), empty)])) == NO_DATA
+    assert "No data" in texts(ax) and not ax.lines
+
+
+def test_stat_applies_value_mappings(ax):
+    up = pd.DataFrame({"instance": ["127.0.0.1:8000"], "job": ["ml-model-app"], "value": [1.0]})
+    assert panels.draw_panel(ax, BY_TITLE["Target health"], PanelData([(target("up", "{{instance}}"), up)])) == OK
+    assert "127.0.0.1:8000\nUP" in texts(ax)
+
+
+def test_stat_shows_the_name_or_the_formatted_value(ax):
+    version = pd.DataFrame({"version": ["lr-1234abcd"], "value": [1.0]})
+    assert panels.draw_panel(ax, BY_TITLE["Model version"], PanelData([(target("m", "{{version}}"), version)])) == OK
+    assert texts(ax) == "lr-1234abcd"
+    fig, other = plt.subplots()
+    accuracy = pd.DataFrame({"value": [0.99921]})
+    assert panels.draw_panel(other, BY_TITLE["Model accuracy (held-out)"], PanelData([(target(), accuracy)])) == OK
+    assert texts(other) == "99.92 %"
+    plt.close(fig)
+
+
+def test_stat_with_only_nan_is_no_data(ax):
+    nan = pd.DataFrame({"value": [math.nan]})
+    assert panels.draw_panel(ax, BY_TITLE["Model accuracy (held-out)"], PanelData([(target(), nan)])) == NO_DATA
+
+
+def test_piechart_draws_a_wedge_per_class(ax):
+    by_class = pd.DataFrame({"class_name": ["fraud", "non_fraud"], "value": [0.05, 2.45]})
+    panel = BY_TITLE["Predictions by class"]
+    assert panels.draw_panel(ax, panel, PanelData([(target("q", "{{class_name}}"), by_class)])) == OK
+    assert len(ax.patches) == 2
+    assert "2.0 %" in texts(ax) and "98.0 %" in texts(ax)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["fraud: 0.05 pred/s", "non_fraud: 2.45 pred/s"]
+
+
+def test_piechart_of_zero_rates_is_no_data(ax):
+    zeros = pd.DataFrame({"class_name": ["fraud", "non_fraud"], "value": [0.0, 0.0]})
+    assert panels.draw_panel(ax, BY_TITLE["Predictions by class"], PanelData([(target(), zeros)])) == NO_DATA
+
+
+def test_heatmap_is_an_image_of_bucket_counts(ax):
+    df = pd.concat([series([1, 2], le="0.1"), series([3, 2], le="0.5"), series([4, 5], le="+Inf")])
+    assert panels.draw_panel(ax, BY_TITLE["Latency distribution"], PanelData([(target(), df)])) == OK
+    (image,) = ax.images
+    assert np.asarray(image.get_array()).tolist() == [[1, 2], [2, 0], [1, 3]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["100 ms", "500 ms", "+Inf"]
+
+
+def test_alertlist_shows_firing_and_pending_alerts_only(ax):
+    alerts = panels.alerts_frame([
+        {"state": "firing", "labels": {"alertname": "HighLatency", "severity": "warning"},
+         "annotations": {"summary": "slow"}, "activeAt": "2024-05-01T12:00:00.123Z"},
+        {"state": "pending", "labels": {"alertname": "FraudShareTooHigh", "severity": "critical"},
+         "activeAt": "2024-05-01T12:01:00Z"},
+        {"state": "inactive", "labels": {"alertname": "Quiet"}, "activeAt": ""}])
+    assert panels.draw_panel(ax, BY_TITLE["Firing alerts"], PanelData(alerts=alerts)) == OK
+    (table,) = ax.tables
+    cells = [c.get_text().get_text() for c in table.get_celld().values()]
+    assert "HighLatency" in cells and "FraudShareTooHigh" in cells and "Quiet" not in cells
+    assert "2024-05-01 12:00:00" in cells
+
+
+def test_alertlist_without_alerts_says_so(ax):
+    assert panels.draw_panel(ax, BY_TITLE["Firing alerts"], PanelData(alerts=panels.alerts_frame([]))) == OK
+    assert texts(ax) == "No firing or pending alerts"
+
+
+def test_errors_and_unknown_panel_types_are_shown_not_raised(ax):
+    status = panels.draw_panel(ax, BY_TITLE["Throughput"], PanelData(error="bad_data: parse error\n  query: x"))
+    assert status == "error: bad_data: parse error" and "parse error" in texts(ax)
+    fig, other = plt.subplots()
+    assert panels.draw_panel(other, {"type": "geomap", "title": "Map"}, PanelData()) == "not drawn: geomap"
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- fetching and the whole dashboard
+
+def test_unreachable_prometheus_is_reported_per_panel():
+    url = f"http://127.0.0.1:{procs.free_port()}"
+    data = panels.fetch_panel(url, BY_TITLE["Throughput"], start=0, end=60, step=5)
+    assert "not reachable" in data.error
+    fig, report = panels.draw_dashboard(url)
+    plt.close(fig)
+    assert report["panel"].tolist() == list(BY_TITLE)
+    assert report["status"].str.startswith("error: Prometheus is not reachable").all()
+
+
+def test_dashboard_url_uses_the_fixed_uid():
+    assert panels.dashboard_url("http://127.0.0.1:3000/") == "http://127.0.0.1:3000/d/ml-model-overview"

@@ -1,0 +1,392 @@
+"""Draw a provisioned Grafana dashboard inline with matplotlib, from the dashboard JSON's own PromQL.
+
+Without Docker there is no Grafana, so the notebooks draw the same panels themselves::
+
+    fig, report = draw_dashboard(stack.prometheus_url)            # the overview dashboard, last 15 minutes
+    fig, report = draw_dashboard(url, path, since=timedelta(minutes=2))
+
+Panels keep their Grafana position (gridPos on a 24-column grid) and type: timeseries -> lines,
+stat/gauge/bargauge -> big numbers (value mappings, thresholds, units), piechart -> pie, heatmap -> image of
+the per-bucket increases (Grafana's "heatmap" format de-accumulates `le` buckets the same way), alertlist ->
+table of the firing/pending alerts Prometheus reports (/api/v1/alerts), table -> table, text -> text.
+`report` says, per panel, "ok", "no data" or the error, so a notebook (or a test) can check every panel.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import textwrap
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import is_color_like
+from matplotlib.ticker import FuncFormatter
+
+from workshop import promql
+from workshop.promql import OVERVIEW_DASHBOARD
+
+GRID_COLUMNS = 24
+UNIT_HEIGHT_IN = 0.34  # one Grafana grid row is 30 px
+RANGE_TYPES = {"timeseries", "heatmap"}  # drawn over time; the others show the latest value
+STAT_TYPES = {"stat", "gauge", "bargauge"}
+GRAFANA_COLORS = {"green": "tab:green", "red": "tab:red", "blue": "tab:blue", "purple": "tab:purple",
+                  "orange": "tab:orange", "yellow": "gold", "dark-orange": "darkorange", "text": "black"}
+NO_DATA, OK = "no data", "ok"
+
+
+@dataclass
+class PanelData:
+    """What one panel shows: (target, result) per visible query, or the alerts of an alert list."""
+
+    series: list[tuple[dict, pd.DataFrame]] = field(default_factory=list)
+    alerts: pd.DataFrame | None = None
+    error: str | None = None
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+def panels_of(dashboard: dict):
+    """Every drawable panel, rows flattened (a collapsed row keeps its panels inside it)."""
+    for panel in dashboard.get("panels", []):
+        if panel.get("type") != "row":
+            yield panel
+        yield from panels_of(panel)
+
+
+def label_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c not in ("timestamp", "value")]
+
+
+def legend(fmt: str | None, labels: dict, expr: str = "") -> str:
+    """Grafana's legendFormat: `{{name}}` becomes the label's value; without a format, the series' labels."""
+    if fmt and fmt != "__auto":
+        return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: str(labels.get(m.group(1), "")), fmt)
+    shown = {k: v for k, v in labels.items() if k != "__name__" and isinstance(v, str)}
+    if not shown:
+        return labels.get("__name__") or expr
+    return labels.get("__name__", "") + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(shown.items())) + "}"
+
+
+def format_value(value: float, unit: str | None = None, decimals: int | None = None) -> str:
+    """A number as Grafana would print it for the common units (s, percentunit, percent, "suffix: X")."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if unit == "percentunit":
+        return f"{value * 100:.{2 if decimals is None else decimals}f} %"
+    if unit == "percent":
+        return f"{value:.{2 if decimals is None else decimals}f} %"
+    if unit == "s":
+        for scale, name in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+            if abs(value) >= scale or name == "µs":
+                return _number(value / scale, decimals) + " " + name
+    suffix = unit.removeprefix("suffix:").strip() if unit and unit.startswith("suffix:") else ""
+    return _number(value, decimals) + (f" {suffix}" if suffix else "")
+
+
+def _number(value: float, decimals: int | None) -> str:
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+def color(name: str | None, default: str = "black") -> str:
+    name = GRAFANA_COLORS.get(name, name)
+    return name if name and is_color_like(name) else default
+
+
+def mapped(value: float, mappings: list[dict]) -> dict | None:
+    """The {text, color} of the first value mapping that matches `value` (Grafana "value" mappings)."""
+    for mapping in mappings or []:
+        if mapping.get("type") == "value":
+            for key, result in mapping.get("options", {}).items():
+                try:
+                    if float(key) == value:
+                        return result
+                except ValueError:
+                    continue
+    return None
+
+
+def threshold_color(value: float, thresholds: dict | None) -> str | None:
+    """Colour of the highest threshold step at or below `value` (the base step has value null)."""
+    steps = (thresholds or {}).get("steps", [])
+    chosen = None
+    for step in steps:
+        if step.get("value") is None or (not math.isnan(value) and value >= step["value"]):
+            chosen = step.get("color")
+    return chosen
+
+
+def bucket_counts(df: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
+    """Cumulative `le` buckets over time -> (upper bounds, timestamps, per-bucket counts [bucket, time])."""
+    wide = df.pivot_table(index="le", columns="timestamp", values="value", aggfunc="sum", dropna=False)
+    wide.index = wide.index.astype(float)  # "+Inf" parses as inf
+    wide = wide.sort_index()
+    cumulative = wide.to_numpy(dtype=float)
+    counts = np.diff(cumulative, axis=0, prepend=0.0)
+    counts = np.clip(counts, 0, None)  # a counter reset inside the window must not show as negative
+    return wide.index.to_numpy(), list(wide.columns), counts
+
+
+def panel_rect(grid: dict, total_rows: int, fig_w: float, fig_h: float, pad_left: float = 0.15):
+    """[left, bottom, width, height] in figure fractions for a gridPos, leaving room for title and ticks."""
+    left = grid["x"] / GRID_COLUMNS + pad_left / fig_w
+    right = (grid["x"] + grid["w"]) / GRID_COLUMNS - 0.15 / fig_w
+    top = 1 - grid["y"] / total_rows - 0.42 / fig_h
+    bottom = 1 - (grid["y"] + grid["h"]) / total_rows + 0.38 / fig_h
+    return [left, bottom, max(right - left, 0.01), max(top - bottom, 0.01)]
+
+
+# ---------------------------------------------------------------- fetching
+
+def fetch_panel(prom_url: str, panel: dict, start: float, end: float, step: float) -> PanelData:
+    """Run the panel's queries (range for time-based panels, instant for the others) or read its alerts."""
+    data = PanelData()
+    try:
+        if panel["type"] == "alertlist":
+            data.alerts = alerts_frame(promql.api_get(prom_url, "alerts")["alerts"])
+        for target in panel.get("targets", []):
+            if not target.get("expr") or target.get("hide"):
+                continue
+            if panel["type"] in RANGE_TYPES:
+                df = promql.range_query(prom_url, target["expr"], start=start, end=end, step=step)
+            else:
+                df = promql.instant(prom_url, target["expr"], time=end)
+            data.series.append((target, df))
+    except promql.PromQLError as exc:
+        data.error = str(exc)
+    return data
+
+
+def alerts_frame(alerts: list[dict]) -> pd.DataFrame:
+    rows = [{"state": a["state"], "alertname": a["labels"].get("alertname", ""),
+             "severity": a["labels"].get("severity", ""), "since": a.get("activeAt", "")[:19].replace("T", " "),
+             "summary": a.get("annotations", {}).get("summary", "")} for a in alerts]
+    return pd.DataFrame(rows, columns=["state", "alertname", "severity", "since", "summary"])
+
+
+# ---------------------------------------------------------------- drawing one panel
+
+def _defaults(panel: dict) -> dict:
+    return panel.get("fieldConfig", {}).get("defaults", {})
+
+
+def _message(ax, text: str, colour: str = "grey") -> None:
+    ax.text(0.5, 0.5, textwrap.fill(text, 60), ha="center", va="center", color=colour, transform=ax.transAxes,
+            fontsize=9)
+
+
+def _finite(df: pd.DataFrame) -> pd.DataFrame:
+    return df[np.isfinite(df["value"].to_numpy(dtype=float))] if not df.empty else df
+
+
+def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
+    unit, drawn = _defaults(panel).get("unit"), 0
+    for target, df in data.series:
+        labels = label_columns(df)
+        groups = df.groupby(labels, dropna=False) if labels else [((), df)]
+        for key, series in groups:
+            if _finite(series).empty:
+                continue
+            names = dict(zip(labels, key if isinstance(key, tuple) else (key,), strict=True))
+            series = series.sort_values("timestamp")
+            ax.plot(series["timestamp"].dt.tz_convert(None), series["value"], lw=1.8,
+                    label=legend(target.get("legendFormat"), names, target["expr"]))
+            drawn += 1
+    if not drawn:
+        return NO_DATA
+    if "min" in _defaults(panel):  # Grafana's axis minimum, with headroom above a flat line
+        low = _defaults(panel)["min"]
+        high = np.nanmax([np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.lines])
+        ax.set_ylim(low, low + 1.15 * (high - low) if high > low else None)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, unit)))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    return OK
+
+
+def draw_stat(ax, panel: dict, data: PanelData) -> str:
+    defaults, options = _defaults(panel), panel.get("options", {})
+    mode = options.get("textMode", "auto")
+    items = []
+    for target, df in data.series:
+        for _, row in df.iterrows():
+            value = float(row["value"])
+            names = {k: row[k] for k in label_columns(df)}
+            hit = mapped(value, defaults.get("mappings")) or {}
+            text = hit.get("text") or format_value(value, defaults.get("unit"), defaults.get("decimals"))
+            colour = hit.get("color") or (defaults.get("color", {}).get("fixedColor")
+                                          if defaults.get("color", {}).get("mode") == "fixed"
+                                          else threshold_color(value, defaults.get("thresholds")))
+            items.append((legend(target.get("legendFormat"), names, target["expr"]), text, color(colour),
+                          math.isfinite(value)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if not items:
+        return NO_DATA
+    background = options.get("colorMode") == "background"
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)  # the coloured background fills the panel exactly
+    for i, (name, text, colour, _) in enumerate(items):
+        y = 1 - (i + 0.5) / len(items)
+        shown = {"name": name, "value": text}.get(mode, f"{name}\n{text}" if mode == "value_and_name" else text)
+        if background:
+            ax.axhspan(y - 0.5 / len(items), y + 0.5 / len(items), color=colour, alpha=0.85)
+        ax.text(0.5, y, shown, ha="center", va="center", transform=ax.transAxes, fontweight="bold",
+                fontsize=max(9, 20 - 3 * len(items) - max(0, len(shown) - 14) // 3),
+                color="white" if background else colour)
+    return OK if any(finite for *_, finite in items) else NO_DATA
+
+
+def draw_piechart(ax, panel: dict, data: PanelData) -> str:
+    unit = _defaults(panel).get("unit")
+    names, values = [], []
+    for target, df in data.series:
+        for _, row in _finite(df).iterrows():
+            names.append(legend(target.get("legendFormat"), {k: row[k] for k in label_columns(df)}))
+            values.append(max(float(row["value"]), 0.0))
+    if not values or sum(values) <= 0:
+        return NO_DATA
+    wedges, *_ = ax.pie(values, autopct=lambda p: f"{p:.1f} %" if p >= 0.05 else "", startangle=90,
+                        counterclock=False, textprops={"fontsize": 8})
+    ax.legend(wedges, [f"{n}: {format_value(v, unit)}" for n, v in zip(names, values, strict=True)],
+              fontsize=7, loc="center left", bbox_to_anchor=(0.95, 0.5))
+    ax.set_aspect("equal")
+    return OK
+
+
+def draw_heatmap(ax, panel: dict, data: PanelData) -> str:
+    frames = [df for _, df in data.series if not df.empty and "le" in df]
+    if not frames:
+        return NO_DATA
+    bounds, times, counts = bucket_counts(pd.concat(frames))
+    if not np.isfinite(counts).any():
+        return NO_DATA
+    start, end = (mdates.date2num(t.tz_convert(None)) for t in (times[0], times[-1]))
+    image = ax.imshow(np.nan_to_num(counts), aspect="auto", origin="lower", interpolation="nearest",
+                      cmap=panel.get("options", {}).get("color", {}).get("scheme", "Oranges"),
+                      extent=[start, end if end > start else start + 1e-5, -0.5, len(bounds) - 0.5])
+    unit = panel.get("options", {}).get("yAxis", {}).get("unit")
+    ticks = range(0, len(bounds), max(1, len(bounds) // 8))
+    ax.set_yticks(list(ticks), [("+Inf" if np.isinf(bounds[i]) else format_value(bounds[i], unit)) for i in ticks])
+    ax.xaxis_date()
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    ax.tick_params(labelsize=7)
+    ax.set_ylabel("latency ≤ (bucket)", fontsize=7)
+    plt.colorbar(image, ax=ax, pad=0.01).ax.tick_params(labelsize=6)
+    return OK
+
+
+def draw_alertlist(ax, panel: dict, data: PanelData) -> str:
+    ax.axis("off")
+    wanted = {state for state, on in panel.get("options", {}).get("stateFilter", {"firing": True}).items() if on}
+    alerts = data.alerts if data.alerts is not None else alerts_frame([])
+    alerts = alerts[alerts["state"].isin(wanted)].head(panel.get("options", {}).get("maxItems", 20))
+    if alerts.empty:
+        _message(ax, "No " + " or ".join(sorted(wanted & {"firing", "pending"})) + " alerts", "tab:green")
+        return OK
+    table = ax.table(cellText=alerts[["state", "alertname", "severity", "since"]].to_numpy().tolist(),
+                     colLabels=["state", "alert", "severity", "since (UTC)"], loc="upper center",
+                     cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    for (row, _), cell in table.get_celld().items():
+        if row > 0:
+            cell.set_text_props(color="tab:red" if alerts.iloc[row - 1]["state"] == "firing" else "darkorange")
+    return OK
+
+
+def draw_table(ax, panel: dict, data: PanelData) -> str:
+    ax.axis("off")
+    rows = [[legend(t.get("legendFormat"), {k: r[k] for k in label_columns(df)}, t["expr"]),
+             format_value(float(r["value"]), _defaults(panel).get("unit"))]
+            for t, df in data.series for _, r in df.iterrows()]
+    if not rows:
+        return NO_DATA
+    ax.table(cellText=rows[:20], colLabels=["series", "value"], loc="upper center", cellLoc="left")
+    return OK
+
+
+def draw_text(ax, panel: dict, data: PanelData) -> str:
+    ax.axis("off")
+    ax.text(0, 1, textwrap.fill(panel.get("options", {}).get("content", ""), 90), va="top", fontsize=8,
+            transform=ax.transAxes)
+    return OK
+
+
+DRAWERS = {"timeseries": draw_timeseries, "stat": draw_stat, "gauge": draw_stat, "bargauge": draw_stat,
+           "piechart": draw_piechart, "heatmap": draw_heatmap, "alertlist": draw_alertlist,
+           "table": draw_table, "text": draw_text}
+
+
+def draw_panel(ax, panel: dict, data: PanelData) -> str:
+    """Draw one panel into `ax`; return "ok", "no data" or "error: ..." (shown in the panel as Grafana does)."""
+    ax.set_title(panel.get("title", ""), fontsize=10, loc="left", fontweight="bold")
+    if data.error:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        _message(ax, data.error, "tab:red")
+        return f"error: {data.error.splitlines()[0]}"
+    drawer = DRAWERS.get(panel["type"])
+    if drawer is None:
+        ax.axis("off")
+        _message(ax, f"panel type {panel['type']!r} is not drawn inline (open Grafana)")
+        return f"not drawn: {panel['type']}"
+    status = drawer(ax, panel, data)
+    if status == NO_DATA:
+        _message(ax, "No data")
+    return status
+
+
+# ---------------------------------------------------------------- the whole dashboard
+
+def _seconds(value: datetime | float) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def draw_dashboard(prom_url: str, path: str | Path = OVERVIEW_DASHBOARD,
+                   since: timedelta | datetime | float = timedelta(minutes=15),
+                   end: datetime | float | None = None, step: float | None = None,
+                   width: float = 16.0) -> tuple[plt.Figure, pd.DataFrame]:
+    """Draw every panel of a dashboard JSON at its grid position; return the figure and a per-panel report.
+
+    since: how far back time-based panels go (a timedelta before `end`, or a start time); end: default now;
+    step: seconds between points (default: about 300 points across the range, at least 1 s).
+    """
+    dashboard = json.loads(Path(path).read_text())
+    panels = list(panels_of(dashboard))
+    end_s = _seconds(end) if end is not None else datetime.now().timestamp()
+    start_s = end_s - since.total_seconds() if isinstance(since, timedelta) else _seconds(since)
+    step = step or max(1.0, round((end_s - start_s) / 300))
+    rows = max((p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels), default=1)
+    height = rows * UNIT_HEIGHT_IN
+    fig = plt.figure(figsize=(width, height))
+    fig.suptitle(f"{dashboard.get('title', Path(path).stem)} (drawn from Prometheus without Grafana; times in UTC)",
+                 y=1 + 0.25 / height, fontsize=12)
+    report = []
+    for panel in panels:
+        pad = 0.75 if panel["type"] in RANGE_TYPES else 0.15  # room for y tick labels
+        ax = fig.add_axes(panel_rect(panel["gridPos"], rows, width, height, pad_left=pad))
+        data = fetch_panel(prom_url, panel, start_s, end_s, step)
+        status = draw_panel(ax, panel, data)
+        if panel["type"] in RANGE_TYPES and status == OK:  # one time range for all panels, as in Grafana
+            ax.set_xlim(*(datetime.fromtimestamp(t, UTC).replace(tzinfo=None) for t in (start_s, end_s)))
+        report.append({"panel": panel.get("title", ""), "type": panel["type"], "status": status,
+                       "queries": len(data.series)})
+    return fig, pd.DataFrame(report)
+
+
+def dashboard_url(grafana_url: str, path: str | Path = OVERVIEW_DASHBOARD) -> str:
+    """The Grafana address of a provisioned dashboard (its fixed uid)."""
+    uid = json.loads(Path(path).read_text())["uid"]
+    return f"{grafana_url.rstrip('/')}/d/{uid}"
