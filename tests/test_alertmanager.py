@@ -14,6 +14,7 @@ from workshop.rules import (
     DOCKER_WEBHOOK_URL,
     LOCAL_WEBHOOK_URL,
     amtool,
+    load_rules,
     render_alertmanager_config,
 )
 from workshop.system_deps import ALERTMANAGER_BINARIES, find_binary
@@ -40,6 +41,16 @@ def test_committed_config_is_valid_and_targets_the_docker_host():
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     assert set(webhook_urls(config)) == {DOCKER_WEBHOOK_URL}
     assert config["route"]["group_by"] == ["alertname", "job"]
+
+
+def test_api_down_inhibits_every_other_alert_of_the_rules_but_info():
+    """A new alert rule must be added to the inhibit rule (or be info: context that stays useful)."""
+    (rule,) = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())["inhibit_rules"]
+    assert rule["source_matchers"] == ['alertname="ModelApiDown"'] and rule["equal"] == ["job"]
+    (matcher,) = rule["target_matchers"]
+    targets = set(re.fullmatch(r'alertname=~"(.+)"', matcher).group(1).split("|"))
+    expected = {r.name for r in load_rules() if r.kind == "alert" and r.severity != "info"} - {"ModelApiDown"}
+    assert targets == expected
 
 
 def test_rendered_copy_changes_only_the_webhook_urls_and_route_timings(tmp_path):

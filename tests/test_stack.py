@@ -209,3 +209,11 @@ def test_cli_up_is_idempotent_and_down_cleans_up(alertmanager_config, run_dir):
         assert "stopped" in cli("down")
     assert processes_using(run_dir) == []
     assert "not running" in cli("status")
+
+
+@pytest.mark.parametrize("options", [dict(prometheus_port=0), dict(scrape_interval="1s"),
+                                     dict(app_targets=["127.0.0.1:1234"]), dict(alertmanager=False)])
+def test_docker_mode_refuses_local_only_settings(options, tmp_path):
+    """Ports 0, custom intervals or targets exist only in local mode, so auto mode never picks Docker for them."""
+    with pytest.raises(ValueError, match="use mode='local'"):
+        Stack(mode="docker", data_dir=tmp_path, **options).start()

@@ -3,6 +3,7 @@ import json
 import socket
 import sys
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -93,6 +94,15 @@ def test_wait_for_times_out_naming_what_arrived(receiver):
     with pytest.raises(TimeoutError, match="ModelLatencyP95High"):
         receiver.wait_for(has_alert("ModelApiDown"), timeout=0.3)
     assert not has_alert("ModelLatencyP95High", job="other")(NOTIFICATION)
+
+
+def test_has_alert_since_ignores_an_earlier_episode():
+    started = datetime.fromisoformat(NOTIFICATION["alerts"][0]["startsAt"])  # 2024-01-01T00:00:00Z
+    assert has_alert("ModelLatencyP95High", since=started)(NOTIFICATION)
+    assert not has_alert("ModelLatencyP95High", since=started + timedelta(microseconds=1))(NOTIFICATION)
+    nanoseconds = {**NOTIFICATION, "alerts": [{**NOTIFICATION["alerts"][0],
+                                                "startsAt": "2024-01-01T00:00:05.123456789Z"}]}
+    assert has_alert("ModelLatencyP95High", since=started + timedelta(seconds=5))(nanoseconds)
 
 
 def test_stop_frees_the_port(tmp_path):

@@ -74,11 +74,14 @@ def target_groups(targets) -> list[dict]:
 
 
 def render_local_config(out_dir: Path, addresses: dict[str, list], scrape_interval: str | None = None,
-                        evaluation_interval: str | None = None, source: Path = PROMETHEUS_CONFIG) -> bool:
+                        evaluation_interval: str | None = None, source: Path = PROMETHEUS_CONFIG,
+                        rules_dir: str | Path | None = None) -> bool:
     """Write out_dir/prometheus.yml and out_dir/targets/*.yml for local mode; True if anything changed.
 
     `addresses` maps each target file the committed config names (app.yml, prometheus.yml,
     alertmanager.yml) to its local targets. Only paths, addresses and (optionally) intervals change.
+    `rules_dir`: read the rule files (same file patterns) from this folder instead of prometheus/rules/,
+    e.g. the alerting lesson's lesson-speed copy (workshop.rules.lesson_rules).
     """
     config = yaml.safe_load(source.read_text())
     settings = config.setdefault("global", {})
@@ -87,7 +90,8 @@ def render_local_config(out_dir: Path, addresses: dict[str, list], scrape_interv
         settings.pop("scrape_timeout", None)  # defaults to min(10s, scrape_interval)
     if evaluation_interval or scrape_interval:
         settings["evaluation_interval"] = evaluation_interval or scrape_interval
-    config["rule_files"] = [str(source.parent / pattern) for pattern in config.get("rule_files", [])]
+    config["rule_files"] = [str(Path(rules_dir).resolve() / Path(pattern).name) if rules_dir
+                            else str(source.parent / pattern) for pattern in config.get("rule_files", [])]
     changed = False
     for section in [*config.get("scrape_configs", []), *config.get("alerting", {}).get("alertmanagers", [])]:
         section.pop("dns_sd_configs", None)  # discovery on the compose network: Docker mode only
@@ -145,9 +149,10 @@ class Stack:
                  prometheus_port: int = DEFAULT_PORTS["prometheus"],
                  alertmanager_port: int = DEFAULT_PORTS["alertmanager"], alertmanager: bool = True,
                  alertmanager_config: str | Path | None = None, data_dir: str | Path | None = None,
-                 ready_timeout: float = 60.0, keep_running: bool = False):
+                 ready_timeout: float = 60.0, keep_running: bool = False, rules_dir: str | Path | None = None):
         """`app_targets`: "host:port" strings (or file_sd groups with labels) for job ml-model-app, default
-        127.0.0.1:8000. Ports 0 pick free ones. Everything but `mode` is for local mode only."""
+        127.0.0.1:8000. Ports 0 pick free ones. `rules_dir`: load rule files from there instead of
+        prometheus/rules/ (the alerting lesson's fast copy). Everything but `mode` is for local mode only."""
         if mode not in ("auto", "docker", "local"):
             raise ValueError(f"mode must be auto, docker or local, not {mode!r}")
         self.requested_mode = mode
@@ -158,6 +163,7 @@ class Stack:
         self.alertmanager_config = Path(alertmanager_config or ALERTMANAGER_CONFIG)
         self.data_dir = Path(data_dir or DEFAULT_DATA_DIR).resolve()
         self.ready_timeout, self.keep_running = ready_timeout, keep_running
+        self.rules_dir = str(Path(rules_dir).resolve()) if rules_dir else None
         self.mode: str | None = None
         self.urls: dict[str, str] = {}
         self._processes: dict[str, object] = {}  # what this object started (local mode)
@@ -184,8 +190,9 @@ class Stack:
     def start(self) -> "Stack":
         state = self._live_state()
         mode = self.requested_mode
-        if mode == "auto":
-            mode = state["mode"] if state else ("docker" if docker_engine_available() else "local")
+        if mode == "auto":  # local-only settings (ports 0 in tests, custom intervals) need local mode
+            docker = not self._local_only_settings() and docker_engine_available()
+            mode = state["mode"] if state else ("docker" if docker else "local")
         if state and state["mode"] != mode:
             raise RuntimeError(f"a {state['mode']} stack is already running (state in {self.data_dir}); "
                                "stop it first with `python -m workshop.stack down`")
@@ -283,7 +290,7 @@ class Stack:
 
     def _write_state(self, components: dict) -> None:
         settings = {"app_targets": self.app_targets, "scrape_interval": self.scrape_interval,
-                    "evaluation_interval": self.evaluation_interval}
+                    "evaluation_interval": self.evaluation_interval, "rules_dir": self.rules_dir}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         state = {"mode": self.mode, "components": components, "settings": settings}
         self.state_path.write_text(json.dumps(state, indent=2))
@@ -327,7 +334,7 @@ class Stack:
         addresses = {"app.yml": self._app_addresses(), "prometheus.yml": address(self.prometheus_url),
                      "alertmanager.yml": address(self.alertmanager_url)}
         changed = render_local_config(self.data_dir, addresses, self.scrape_interval,
-                                      self.evaluation_interval)
+                                      self.evaluation_interval, rules_dir=self.rules_dir)
         if (changed or force_reload) and self._prometheus_running():
             self._post_reload()
         if state := self._read_state():  # a later start() from elsewhere keeps these settings
@@ -402,13 +409,16 @@ class Stack:
     def _docker_stack_possible(self, state: dict | None) -> bool:
         return (state or {}).get("mode") == "docker" or (state is None and docker_engine_available())
 
+    def _local_only_settings(self) -> bool:
+        return bool(self.app_targets is not None or self.scrape_interval or self.evaluation_interval
+                    or self.ports != DEFAULT_PORTS or self.alertmanager_config != ALERTMANAGER_CONFIG
+                    or self.rules_dir or not self.with_alertmanager)
+
     def _start_docker(self, state: dict | None) -> None:
-        custom = (self.app_targets is not None or self.scrape_interval or self.evaluation_interval
-                  or self.ports != DEFAULT_PORTS or self.alertmanager_config != ALERTMANAGER_CONFIG)
-        if custom:
+        if self._local_only_settings():
             raise ValueError("Docker mode serves the committed prometheus/ files as they are (app at "
                              "host.docker.internal:8000, default ports and intervals); use mode='local' for "
-                             "custom targets, intervals, ports or Alertmanager config")
+                             "custom targets, intervals, ports, rules or Alertmanager config")
         already_up = state is not None or is_ready(DOCKER_URLS["prometheus"] + READY_PATHS["prometheus"])
         if not already_up:
             ensure_env_file()
@@ -456,12 +466,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alertmanager-port", type=int, default=DEFAULT_PORTS["alertmanager"])
     parser.add_argument("--alertmanager-config", type=Path, default=ALERTMANAGER_CONFIG)
     parser.add_argument("--no-alertmanager", action="store_true", help="Prometheus only (local mode)")
+    parser.add_argument("--rules-dir", type=Path, help="rule files from here, not prometheus/rules (local mode)")
     parser.add_argument("--json", action="store_true", help="status as JSON")
     args = parser.parse_args(argv)
     stack = Stack(mode=args.mode, app_targets=args.app_target, scrape_interval=args.scrape_interval,
                   prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
                   alertmanager=not args.no_alertmanager, alertmanager_config=args.alertmanager_config,
-                  data_dir=args.data_dir, keep_running=True)
+                  data_dir=args.data_dir, keep_running=True, rules_dir=args.rules_dir)
     try:
         if args.command == "up":
             stack.start()

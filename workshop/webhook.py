@@ -31,13 +31,21 @@ ALERTS_PATH = "/alerts"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
-def has_alert(alertname: str, status: str = "firing", **labels: str) -> Callable[[dict], bool]:
-    """A `wait_for` predicate: the payload holds an alert `alertname` in `status` with these labels."""
+def has_alert(alertname: str, status: str = "firing", since: datetime | None = None,
+              **labels: str) -> Callable[[dict], bool]:
+    """A `wait_for` predicate: the payload holds an alert `alertname` in `status` with these labels.
+    `since` (timezone-aware): only an episode that started then or later (its startsAt), not an older one."""
     def matches(payload: dict) -> bool:
         return any(alert.get("status") == status and alert.get("labels", {}).get("alertname") == alertname
                    and all(alert["labels"].get(k) == v for k, v in labels.items())
+                   and (since is None or started_at(alert) >= since)
                    for alert in payload.get("alerts", []))
     return matches
+
+
+def started_at(alert: dict) -> datetime:
+    """When an alert of a notification started (Alertmanager's startsAt, RFC 3339 with nanoseconds)."""
+    return datetime.fromisoformat(alert["startsAt"])
 
 
 class _Handler(BaseHTTPRequestHandler):
