@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Quick parameters for headless runs (papermill -p NAME VALUE); `make workshop QUICK=0` runs full size.
 QUICK ?= 1
 
-.PHONY: help setup system-deps workshop test lab up down status serve serve-prod bench lint clean
+.PHONY: help setup system-deps workshop test lab up down status serve serve-prod webhook bench lint clean
 
 help:
 	@echo "setup     create .venv with pinned dependencies (+ Prometheus/Alertmanager when missing)"
@@ -16,6 +16,7 @@ help:
 	@echo "lab       JupyterLab with the workshop kernel"
 	@echo "up/down/status  the monitoring stack (Docker if an engine answers, else local binaries)"
 	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
+	@echo "webhook   the alert-notification receiver on :5001 (where Alertmanager posts; reachable from containers)"
 	@echo "bench     load /predict: production mode vs the seed lesson's naive app"
 	@echo "lint      ruff + notebooks have no outputs"
 
@@ -55,6 +56,9 @@ serve: setup
 
 serve-prod: setup
 	$(VENV)/bin/gunicorn -c app/gunicorn_conf.py "app.main:create_app()"
+
+webhook: setup
+	$(PY) -m workshop.webhook --host 0.0.0.0 --port 5001
 
 bench: setup
 	@$(PY) -m workshop.system_deps --bench

@@ -9,6 +9,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.config import Settings
+from app.drift import DriftMonitor, DriftProfileError, load_profile
 from app.faults import FaultInjector
 from app.logs import get_logger, log_event
 from app.metrics import Metrics
@@ -33,10 +34,16 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         except (ModelLoadError, OSError, KeyError, ValueError) as exc:
             load_error = str(exc)
             log_event(logger, "model_load_failed", logging.ERROR, error=load_error)
+    drift = None
     if model is not None:
         metrics.describe_model(model.card)
+        try:  # data drift monitoring needs the training reference profile saved with the model
+            drift = DriftMonitor(load_profile(settings.model_dir, model.version), model.features, metrics.registry)
+        except (DriftProfileError, OSError, KeyError, ValueError) as exc:
+            log_event(logger, "drift_monitoring_off", logging.WARNING, reason=str(exc))
+    metrics.drift_enabled.set(drift is not None)
     faults = FaultInjector(metrics) if settings.enable_faults else None
-    app.extensions.update(metrics=metrics, model=model, faults=faults, settings=settings)
+    app.extensions.update(metrics=metrics, model=model, faults=faults, settings=settings, drift=drift)
 
     def require_model() -> FraudModel:
         if model is None:
@@ -55,7 +62,10 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         m = require_model()
         if faults is not None and faults.apply():
             raise RuntimeError("injected fault (alerting lesson)")
-        probabilities = m.predict_proba(np.asarray(rows, dtype=np.float64))
+        inputs = np.asarray(rows, dtype=np.float64)
+        probabilities = m.predict_proba(inputs)
+        if drift is not None:
+            drift.observe(inputs, probabilities)
         results = []
         for p in probabilities:
             label = int(p >= m.threshold)

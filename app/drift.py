@@ -1,0 +1,103 @@
+"""Data drift monitoring: count every input value and fraud probability into the training profile's bins.
+
+The training reference profile (models/reference_profile.json, written with the model) holds, for each
+monitored feature (V1..V28, Amount; not Time, which only grows) and for the fraud "score", the decile
+bin edges of the training data and the share of training rows in each bin (0.1 each, by construction).
+
+The app only counts: drift_bin_observations_total{feature, bin} += 1 for the bin each value falls in.
+Counters merge exactly across gunicorn workers and across replicas, so the sliding window and the
+statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml),
+and every worker sees the same truth. The reference shares are exported as gauges next to the counts.
+
+Cost per record: one vectorised comparison of the 30 values against all bin edges, then 30 counter
+increments through pre-resolved children (no .labels() lookup per request).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+from prometheus_client import Counter, Gauge
+
+PROFILE = "reference_profile.json"
+SCORE = "score"
+MAX_BINS = 10  # bin labels are single digits: the rules' binned KS sums bins with regexes like "[0-4]"
+
+
+class DriftProfileError(ValueError):
+    """The reference profile is missing or does not match the model's features."""
+
+
+def load_profile(model_dir: Path, model_version: str | None = None) -> dict:
+    """The profile saved with the model; refused when it describes another model version."""
+    path = Path(model_dir) / PROFILE
+    if not path.exists():
+        raise DriftProfileError(f"no {PROFILE} in {model_dir}: training (notebook 01) writes it with the model")
+    profile = json.loads(path.read_text())
+    if model_version and profile.get("model_version") not in (None, model_version):
+        raise DriftProfileError(f"{PROFILE} describes model {profile['model_version']}, not {model_version}")
+    return profile
+
+
+def inner_edges(profile: dict) -> dict[str, list[float]]:
+    """Finite bin edges per monitored name (features then "score"); None in the JSON means +-infinity."""
+    entries = {**profile["features"], SCORE: profile[SCORE]}
+    return {name: [float(e) for e in entry["bin_edges"][1:-1]] for name, entry in entries.items()}
+
+
+class DriftBinner:
+    """Vectorised binning: (n, n_features) inputs + (n,) scores -> (n, n_features + 1) bin indices.
+
+    A value equal to an edge falls in the bin above it (numpy.histogram's convention, used to build the
+    profile). Features with fewer distinct deciles have fewer bins: missing edges are padded with +inf.
+    """
+
+    def __init__(self, profile: dict, feature_names: list[str]):
+        edges = inner_edges(profile)
+        self.names = list(edges)  # monitored features in profile order, then "score"
+        missing = [n for n in self.names[:-1] if n not in feature_names]
+        if missing:
+            raise DriftProfileError(f"profile features {missing} are not model inputs")
+        self.columns = np.array([feature_names.index(n) for n in self.names[:-1]], dtype=int)
+        self.n_bins = [len(edges[n]) + 1 for n in self.names]
+        if max(self.n_bins) > MAX_BINS:
+            raise DriftProfileError(f"at most {MAX_BINS} bins per feature, the profile has {max(self.n_bins)}")
+        width = max(self.n_bins) - 1
+        self.edges = np.full((len(self.names), width), np.inf)
+        for i, name in enumerate(self.names):
+            self.edges[i, :len(edges[name])] = edges[name]
+
+    def bins(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        values = np.column_stack([rows[:, self.columns], scores])
+        return (values[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
+
+
+class DriftMonitor:
+    """Counts values into the reference bins as Prometheus counters (pre-created at 0)."""
+
+    def __init__(self, profile: dict, feature_names: list[str], registry):
+        self.binner = binner = DriftBinner(profile, feature_names)
+        self.model_version = profile.get("model_version")
+        self.observations = Counter(
+            "drift_bin_observations_total",
+            "Input values (and fraud probabilities, feature=\"score\") per training-decile bin",
+            ["feature", "bin"], registry=registry)
+        self.reference = Gauge("drift_reference_share", "Share of training values in each bin (the reference)",
+                               ["feature", "bin"], multiprocess_mode="livemax", registry=registry)
+        shares = {**profile["features"], SCORE: profile[SCORE]}
+        self.stride = binner.edges.shape[1] + 1
+        self.children = [None] * (len(binner.names) * self.stride)  # flat index: feature * stride + bin
+        for f, name in enumerate(binner.names):
+            for b in range(binner.n_bins[f]):
+                self.children[f * self.stride + b] = self.observations.labels(feature=name, bin=str(b))
+                self.reference.labels(feature=name, bin=str(b)).set(shares[name]["proportions"][b])
+        self.offsets = np.arange(len(binner.names)) * self.stride
+
+    def observe(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        flat = self.binner.bins(rows, scores) + self.offsets
+        if len(flat) == 1:  # the /predict fast path: one increment per monitored name
+            for i in flat[0].tolist():
+                self.children[i].inc()
+            return
+        counts = np.bincount(flat.ravel(), minlength=len(self.children))
+        for i in np.flatnonzero(counts).tolist():
+            self.children[i].inc(int(counts[i]))

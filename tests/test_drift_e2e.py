@@ -1,0 +1,85 @@
+"""End to end: the app in production mode (gunicorn, 2 workers), a real Prometheus with the lesson-speed copy
+of the rules (drift window 30 s, `for: 2s`, scrape and evaluation every 1 s) and simulated loopback traffic.
+Clean traffic must give a verdict ("ready") without any drift alert; a 1-sigma shift of V14 must make
+ModelInputDrift fire for V14, and for V14 only.
+"""
+import time
+
+import pytest
+
+from workshop import promql
+from workshop.appserver import AppServer
+from workshop.rules import lesson_rules
+from workshop.stack import Stack
+from workshop.system_deps import missing_binaries
+from workshop.traffic import run_in_background
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow,
+              pytest.mark.skipif(bool(missing_binaries()), reason="prometheus/alertmanager not installed")]
+RATE = 50             # requests/s on loopback: 1500 values in the 30 s lesson window, 500 (a verdict) after 10 s
+MAX_TRAFFIC_S = 60    # every traffic run is bounded, even when an assertion stops the test early
+CLEAN_VERDICTS_S = 8  # how long clean traffic must stay alert-free once a verdict is possible
+DRIFT_ALERTS = ("ModelInputDrift", "ModelScoreDrift")
+
+
+def drift_alerts(prom_url: str) -> list[dict]:
+    return [a for a in promql.api_get(prom_url, "alerts")["alerts"] if a["labels"]["alertname"] in DRIFT_ALERTS]
+
+
+def wait_for_alert(prom_url: str, alertname: str, timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        firing = [a for a in drift_alerts(prom_url) if a["labels"]["alertname"] == alertname
+                  and a["state"] == "firing"]
+        if firing:
+            return firing
+        time.sleep(0.5)
+    raise TimeoutError(f"{alertname} did not fire within {timeout} s; drift alerts: {drift_alerts(prom_url)}")
+
+
+def value(prom_url: str, query: str) -> float:
+    return promql.instant(prom_url, query)["value"].item()
+
+
+@pytest.fixture()
+def live(model_dir, tmp_path):
+    lesson_rules(tmp_path / "rules")
+    with AppServer(port=0, model_dir=model_dir, production=True, workers=2, threads=2,
+                   env={"DISABLE_REQUEST_LOGS": "1"}, run_dir=tmp_path / "app") as app, \
+            Stack(mode="local", app_targets=[f"127.0.0.1:{app.port}"], scrape_interval="1s", prometheus_port=0,
+                  alertmanager=False, data_dir=tmp_path / "stack", rules_dir=tmp_path / "rules") as stack:
+        stack.wait_for_targets(timeout=30)
+        yield app, stack.prometheus_url
+
+
+def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffic(live):
+    app, prom = live
+    clean = run_in_background(f"{app.url}/predict", rate=RATE, duration=MAX_TRAFFIC_S, seed=1)
+    try:
+        assert value(prom, "max(drift_monitoring_enabled)") == 1
+        promql.wait_for(prom, "job:drift_verdict_ready:bool == 1", timeout=40, interval=0.5)
+        deadline = time.monotonic() + CLEAN_VERDICTS_S
+        while time.monotonic() < deadline:  # not even pending
+            assert drift_alerts(prom) == []
+            time.sleep(0.5)
+        assert value(prom, "job:drift_features_drifted:count") == 0
+        assert value(prom, 'max(job_feature:drift_psi:5m{feature!="score"})') < 0.1  # noise: ~9 / 1000 values
+    finally:
+        summary = clean.stop()
+    assert summary.ok == summary.sent > 0, summary
+
+    # Both gunicorn workers counted into the same series: every record once per feature, exactly.
+    scraped = f'sum(drift_bin_observations_total{{feature="score"}}) == {summary.ok} and sum(predictions_total) == {summary.ok}'
+    promql.wait_for(prom, scraped, timeout=10, interval=0.5)
+    assert value(prom, 'sum(drift_bin_observations_total{feature="V14"})') == summary.ok
+
+    drift = run_in_background(f"{app.url}/predict", rate=RATE, duration=MAX_TRAFFIC_S, seed=2,
+                              scenario="shift:V14:1.0@0")
+    try:
+        firing = wait_for_alert(prom, "ModelInputDrift", timeout=45)
+        assert {a["labels"]["feature"] for a in firing} == {"V14"}
+        assert firing[0]["labels"]["severity"] == "warning" and float(firing[0]["value"]) > 0.1  # its PSI
+        flagged = promql.instant(prom, "job_feature:drift_detected:bool == 1")
+        assert set(flagged["feature"]) <= {"V14", "score"}
+    finally:
+        drift.stop()
