@@ -22,6 +22,7 @@ INVALID_REASONS = (
     "extra_field", "non_numeric", "non_finite", "empty_batch", "batch_too_large", "method_not_allowed",
     "not_found",
 )
+PREDICT_STATUSES = ("200", "400", "413", "415", "500", "503")
 # 0.1 ms .. 10 s: the fast path is sub-millisecond, the alerting lesson's threshold is 0.5 s.
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                    1.0, 2.5, 5.0, 10.0)
@@ -64,6 +65,10 @@ class Metrics:
             self.predictions.labels(class_name=name)
         for reason in INVALID_REASONS:
             self.invalid.labels(reason=reason)
+        # ... and the prediction endpoints' usual statuses, so rate() sees the very first error too.
+        for endpoint in ("predict", "predict_batch"):
+            for status in PREDICT_STATUSES:
+                self.requests.labels(endpoint=endpoint, method="POST", status=status)
         for fault in ("latency", "errors"):
             self.faults.labels(fault=fault).set(0)
 

@@ -204,3 +204,13 @@ def test_faults_when_enabled(model_dir, records):
     client.delete("/admin/faults")
     assert client.post("/predict", json=row).status_code == 200
     assert 'fault_injection_active{fault="errors"} 0.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_series_exist_at_zero_before_the_first_fraud_or_error(client):
+    """rate() needs two samples of a series: one created by the first fraud or 400 would miss that event."""
+    text = client.get("/metrics").get_data(as_text=True)
+    for line in ('predictions_total{class_name="fraud"} 0.0',
+                 'http_requests_total{endpoint="predict",method="POST",status="400"} 0.0',
+                 'http_requests_total{endpoint="predict",method="POST",status="500"} 0.0',
+                 'invalid_requests_total{reason="missing_field"} 0.0'):
+        assert line in text
