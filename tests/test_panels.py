@@ -105,6 +105,28 @@ def test_timeseries_draws_one_line_per_series_and_skips_empty_ones(ax):
     assert ax.get_title(loc="left") == "Throughput"
 
 
+def test_many_series_name_only_the_highest_in_the_legend(ax):
+    many = pd.concat([series([0.1, 0.01 * i], feature=f"V{i}") for i in range(1, 30)])
+    assert panels.draw_panel(ax, BY_TITLE["Throughput"], PanelData([(target("q", "{{feature}}"), many)])) == OK
+    assert len(ax.lines) == 29
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"V{i}" for i in range(29, 21, -1)]
+    assert "top 8 of 29" in texts(ax)
+
+
+def test_bargauge_draws_one_bar_per_series_with_its_value(ax):
+    panel = {"type": "bargauge", "title": "PSI now", "fieldConfig": {"defaults": {
+        "unit": "short", "decimals": 2, "thresholds": {"mode": "absolute", "steps": [
+            {"color": "green", "value": None}, {"color": "red", "value": 0.25}]}}}}
+    now = pd.DataFrame({"feature": ["V14", "V3"], "value": [0.7, 0.03]})
+    assert panels.draw_panel(ax, panel, PanelData([(target("topk(2, psi)", "{{feature}}"), now)])) == OK
+    widths = sorted((bar.get_width(), bar.get_facecolor()) for bar in ax.patches)
+    assert [w for w, _ in widths] == [0.03, 0.7]
+    assert widths[0][1] != widths[1][1]  # below and above the red threshold
+    ticks = {label.get_text(): y for label, y in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)}
+    assert ticks["V14"] > ticks["V3"]  # the first series on top, as in Grafana
+    assert "0.70" in texts(ax)
+
+
 def test_a_panel_without_data_says_so(ax):
     empty = pd.DataFrame(columns=["timestamp", "value"])
     assert panels.draw_panel(ax, BY_TITLE["Prediction latency P95"], PanelData([(target(), empty)])) == NO_DATA

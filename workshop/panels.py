@@ -211,8 +211,21 @@ def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    _legend(ax)
     return OK
+
+
+def _legend(ax, most: int = 8) -> None:
+    """A legend that stays readable: with many series, only the `most` highest at the end are named."""
+    lines = ax.lines
+    if len(lines) > most:
+        last = [np.asarray(line.get_ydata(), dtype=float) for line in lines]
+        last = [values[np.isfinite(values)][-1] if np.isfinite(values).any() else -np.inf for values in last]
+        top = sorted(range(len(lines)), key=lambda i: last[i], reverse=True)[:most]
+        lines = [lines[i] for i in top]
+        ax.text(0.99, 0.98, f"legend: top {most} of {len(ax.lines)} now", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7, color="grey")
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper left")
 
 
 def draw_stat(ax, panel: dict, data: PanelData) -> str:
@@ -324,7 +337,32 @@ def draw_text(ax, panel: dict, data: PanelData) -> str:
     return OK
 
 
-DRAWERS = {"timeseries": draw_timeseries, "stat": draw_stat, "gauge": draw_stat, "bargauge": draw_stat,
+def draw_bargauge(ax, panel: dict, data: PanelData) -> str:
+    """Horizontal bars, one per series, coloured by the panel's thresholds (Grafana's bar gauge)."""
+    defaults = _defaults(panel)
+    bars = [(legend(target.get("legendFormat"), {k: row[k] for k in label_columns(df)}, target["expr"]),
+             float(row["value"])) for target, df in data.series for _, row in _finite(df).iterrows()]
+    if not bars:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return NO_DATA
+    names, values = zip(*bars, strict=True)
+    colours = [color(threshold_color(v, defaults.get("thresholds")), "tab:blue") for v in values]
+    positions = np.arange(len(bars))[::-1]  # the first series on top, as in Grafana
+    ax.barh(positions, values, color=colours, height=0.7)
+    ax.set_yticks(positions, names, fontsize=7)
+    if "max" in defaults:
+        ax.set_xlim(defaults.get("min", 0), max(defaults["max"], max(values)))
+    for y, v in zip(positions, values, strict=True):
+        ax.text(v, y, " " + format_value(v, defaults.get("unit"), defaults.get("decimals")), va="center",
+                fontsize=7)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, defaults.get("unit"))))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.grid(alpha=0.3, axis="x")
+    return OK
+
+
+DRAWERS = {"timeseries": draw_timeseries, "stat": draw_stat, "gauge": draw_stat, "bargauge": draw_bargauge,
            "piechart": draw_piechart, "heatmap": draw_heatmap, "alertlist": draw_alertlist,
            "table": draw_table, "text": draw_text}
 
