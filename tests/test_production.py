@@ -54,14 +54,35 @@ def total_predictions(url):
                                                                          class_name="non_fraud")
 
 
+def post_through_each_worker(server, rows):
+    """Send a share of rows through every worker in turn by pausing the others (SIGSTOP).
+
+    The kernel may hand every connection to one worker; pausing makes the split certain.
+    Each pause is far shorter than gunicorn's worker timeout, so the master keeps them.
+    """
+    workers = sorted(worker_children(server))
+    shares = [rows[i::len(workers)] for i in range(len(workers))]
+    codes = []
+    for serving, share in zip(workers, shares):
+        paused = [pid for pid in workers if pid != serving]
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            codes += post_all(server.url, share)
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+    return workers, codes
+
+
 def test_counts_are_exact_across_workers(production, records):
     _, rows = records
     before = total_predictions(production.url)
-    codes = post_all(production.url, rows[:400])
-    assert codes == [200] * 400
+    workers, codes = post_through_each_worker(production, rows[:400])
+    assert len(workers) == 2 and codes == [200] * 400
     pids = {entry["pid"] for entry in map(json.loads, production.log_lines())
             if entry.get("event") == "request"}
-    assert len(pids) >= 2, "both workers should have served requests"
+    assert set(workers) <= pids, "every worker should have served requests"
     for _ in range(6):  # each scrape may land on a different worker: all must agree
         assert total_predictions(production.url) == before + 400
         assert scrape(production.url, "prediction_latency_seconds_count") >= 400
