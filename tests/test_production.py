@@ -63,7 +63,7 @@ def post_through_each_worker(server, rows):
     workers = sorted(worker_children(server))
     shares = [rows[i::len(workers)] for i in range(len(workers))]
     codes = []
-    for serving, share in zip(workers, shares):
+    for serving, share in zip(workers, shares, strict=True):
         paused = [pid for pid in workers if pid != serving]
         for pid in paused:
             os.kill(pid, signal.SIGSTOP)

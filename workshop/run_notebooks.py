@@ -9,9 +9,19 @@ import time
 from pathlib import Path
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
 
 from workshop.paths import BUILD_DIR, NOTEBOOKS_DIR
 from workshop.stack import Stack
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """Kernels talk over Unix sockets (IPC): no TCP ports to collide with, no plain-TCP warning."""
+
+    @default("transport")
+    def _default_transport(self):
+        return "ipc"
 
 
 def run_notebook(path: Path, quick: bool = True, out_dir: Path = BUILD_DIR, **parameters) -> Path:
@@ -20,7 +30,7 @@ def run_notebook(path: Path, quick: bool = True, out_dir: Path = BUILD_DIR, **pa
     output = out_dir / Path(path).name
     papermill.execute_notebook(str(path), str(output), parameters={"quick": quick, **parameters},
                                cwd=str(NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False,
-                               request_save_on_cell_execute=False)
+                               request_save_on_cell_execute=False, kernel_manager_class=LocalKernelManager)
     return output
 
 
