@@ -20,6 +20,7 @@ import argparse
 import atexit
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ DEFAULT_DATA_DIR = RUN_DIR / "stack"
 APP_JOB = "ml-model-app"
 DEFAULT_APP_TARGETS = ("127.0.0.1:8000",)
 DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093}
+STORAGE_DIRS = {"prometheus": "prometheus-data", "alertmanager": "alertmanager-data"}  # inside data_dir
 DOCKER_URLS = {"prometheus": "http://127.0.0.1:9090", "alertmanager": "http://127.0.0.1:9093",
                "grafana": "http://127.0.0.1:3000"}
 READY_PATHS = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "grafana": "/api/health"}
@@ -149,10 +151,13 @@ class Stack:
                  prometheus_port: int = DEFAULT_PORTS["prometheus"],
                  alertmanager_port: int = DEFAULT_PORTS["alertmanager"], alertmanager: bool = True,
                  alertmanager_config: str | Path | None = None, data_dir: str | Path | None = None,
-                 ready_timeout: float = 60.0, keep_running: bool = False, rules_dir: str | Path | None = None):
+                 ready_timeout: float = 60.0, keep_running: bool = False, rules_dir: str | Path | None = None,
+                 fresh: bool = False):
         """`app_targets`: "host:port" strings (or file_sd groups with labels) for job ml-model-app, default
         127.0.0.1:8000. Ports 0 pick free ones. `rules_dir`: load rule files from there instead of
-        prometheus/rules/ (the alerting lesson's fast copy). Everything but `mode` is for local mode only."""
+        prometheus/rules/ (the alerting lesson's fast copy). `fresh`: start from empty storage, for a throwaway
+        lesson stack; a kept Alertmanager notification log would swallow a re-run's alerts as already sent
+        (until repeat_interval). Everything but `mode` is for local mode only."""
         if mode not in ("auto", "docker", "local"):
             raise ValueError(f"mode must be auto, docker or local, not {mode!r}")
         self.requested_mode = mode
@@ -164,6 +169,7 @@ class Stack:
         self.data_dir = Path(data_dir or DEFAULT_DATA_DIR).resolve()
         self.ready_timeout, self.keep_running = ready_timeout, keep_running
         self.rules_dir = str(Path(rules_dir).resolve()) if rules_dir else None
+        self.fresh = fresh
         self.mode: str | None = None
         self.urls: dict[str, str] = {}
         self._processes: dict[str, object] = {}  # what this object started (local mode)
@@ -376,18 +382,21 @@ class Stack:
         if self.with_alertmanager and not self.alertmanager_config.exists():
             raise FileNotFoundError(f"Alertmanager config {self.alertmanager_config} is missing")
         logs = self.data_dir / "logs"
+        if self.fresh:
+            for storage in STORAGE_DIRS.values():
+                shutil.rmtree(self.data_dir / storage, ignore_errors=True)
         try:
             if self.with_alertmanager:
                 config = render_local_alertmanager_config(self.alertmanager_config, self.data_dir)
                 self._launch("alertmanager", [
                     alertmanager, f"--config.file={config}",
-                    f"--storage.path={self.data_dir / 'alertmanager-data'}", "--cluster.listen-address=",
+                    f"--storage.path={self.data_dir / STORAGE_DIRS['alertmanager']}", "--cluster.listen-address=",
                 ], logs)
             self.urls["prometheus"] = f"http://127.0.0.1:{self._port('prometheus')}"
             self._configure()
             self._launch("prometheus", [
                 prometheus, f"--config.file={self.data_dir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.data_dir / 'prometheus-data'}", "--web.enable-lifecycle",
+                f"--storage.tsdb.path={self.data_dir / STORAGE_DIRS['prometheus']}", "--web.enable-lifecycle",
             ], logs, port=int(self.prometheus_url.rsplit(":", 1)[1]))
         except BaseException:
             self.stop()
