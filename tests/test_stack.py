@@ -112,6 +112,18 @@ def test_second_start_reuses_the_running_stack(stack):
     assert stack.status()["running"]
 
 
+def test_wait_for_targets_is_not_fooled_by_samples_kept_from_a_previous_run(exporter, tmp_path):
+    settings = dict(mode="local", scrape_interval="1s", prometheus_port=0, alertmanager=False, data_dir=tmp_path)
+    with Stack(app_targets=[exporter], **settings) as first:
+        first.wait_for_targets(timeout=30)
+    dead = f"127.0.0.1:{procs.free_port()}"  # nothing listens there
+    with Stack(app_targets=[dead], **settings) as second:
+        kept = second.query('up{job="ml-model-app"}')
+        assert exporter in set(kept["instance"]), "the kept TSDB should still answer up == 1 for the old target"
+        with pytest.raises(TimeoutError, match=dead):
+            second.wait_for_targets(timeout=10)  # discovery needs up to 5 s; then it reports the target down
+
+
 def test_reload_rereads_the_configuration(stack):
     def last_config_time():
         return pd.Timestamp(promql.api_get(stack.prometheus_url, "status/runtimeinfo")["lastConfigTime"])

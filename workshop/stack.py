@@ -23,8 +23,10 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pandas as pd
 import requests
 import yaml
 
@@ -267,12 +269,22 @@ class Stack:
         return promql.instant(self.prometheus_url, expr)
 
     def wait_for_targets(self, job: str = APP_JOB, count: int | None = None, timeout: float = 30.0):
-        """Wait until `count` targets of `job` (default: all configured app targets) are up; return `up`."""
+        """Wait until `count` targets of `job` (default: all configured app targets) are up; return them.
+
+        Asks this Prometheus' targets API, not the `up` series: after a restart the kept TSDB still answers
+        `up == 1` from the previous run before this process has scraped anything."""
         if count is None:
             local_app = self.mode == "local" and job == APP_JOB
             count = sum(len(g["targets"]) for g in target_groups(self._app_addresses())) if local_app else 1
-        return promql.wait_for(self.prometheus_url, f'up{{job="{job}"}}',
-                               lambda df: len(df) >= count and bool((df["value"] == 1).all()), timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            targets = [t for t in self.targets(self.prometheus_url) if t["job"] == job]
+            if len(targets) >= count and all(t["health"] == "up" for t in targets):
+                return pd.DataFrame(targets)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} target(s) of job {job!r} not up within {timeout:g}s; "
+                                   f"Prometheus reports {targets or 'no target yet'}")
+            time.sleep(0.25)
 
     def __enter__(self) -> "Stack":
         return self.start()
