@@ -1,6 +1,5 @@
 """prometheus/alertmanager.yml: amtool checks, rendering, a real Alertmanager delivering to the webhook."""
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +8,7 @@ import requests
 import yaml
 
 from workshop import procs
+from workshop.polling import poll_until
 from workshop.rules import (
     ALERTMANAGER_CONFIG,
     DOCKER_WEBHOOK_URL,
@@ -190,14 +190,10 @@ def test_model_api_down_inhibits_the_other_alerts_of_its_job(alertmanager, recei
     receiver.wait_for(has_alert("ModelLatencyP95High", job=other_job), timeout=20)
 
     # Alertmanager marks the inhibited alerts when their group is flushed: poll its API until it has.
-    deadline = time.monotonic() + 20
-    while True:
-        states = {a["labels"]["alertname"]: a["status"] for a in api_alerts(alertmanager, job)}
-        inhibited = ("ModelLatencyP95High", "ModelNoTraffic")
-        if all(states.get(name, {}).get("state") == "suppressed" for name in inhibited):
-            break
-        assert time.monotonic() < deadline, f"not suppressed: {states}"
-        time.sleep(0.1)
+    inhibited = ("ModelLatencyP95High", "ModelNoTraffic")
+    states = poll_until(lambda: {a["labels"]["alertname"]: a["status"] for a in api_alerts(alertmanager, job)},
+               done=lambda states: all(states.get(name, {}).get("state") == "suppressed" for name in inhibited),
+               timeout=20, interval=0.1, what=f"{inhibited} suppressed")
     down_fingerprint = next(a["fingerprint"] for a in api_alerts(alertmanager, job)
                             if a["labels"]["alertname"] == "ModelApiDown")
     assert states["ModelLatencyP95High"]["inhibitedBy"] == [down_fingerprint]

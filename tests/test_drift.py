@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import yaml
+from helpers import metric_value
 from prometheus_client import CollectorRegistry
 from scipy import stats
 
@@ -15,7 +16,6 @@ from app.config import Settings
 from app.drift import DriftBinner, DriftMonitor, DriftProfileError, load_profile
 from app.main import create_app
 from app.model import FraudModel
-from tests.conftest import metric_value
 from workshop import drift
 from workshop.data import FEATURES, load_dataset
 from workshop.profile import describe_values, edges_from_json

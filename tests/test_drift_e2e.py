@@ -3,12 +3,12 @@ of the rules (drift window 30 s, `for: 2s`, scrape and evaluation every 1 s) and
 Clean traffic must give a verdict ("ready") without any drift alert; a 1-sigma shift of V14 must make
 ModelInputDrift fire for V14, and for V14 only.
 """
-import time
-
 import pytest
 
 from workshop import promql
+from workshop.alerts import watch_alert
 from workshop.appserver import AppServer
+from workshop.polling import poll_until
 from workshop.rules import lesson_rules
 from workshop.stack import Stack
 from workshop.system_deps import missing_binaries
@@ -24,17 +24,6 @@ DRIFT_ALERTS = ("ModelInputDrift", "ModelScoreDrift")
 
 def drift_alerts(prom_url: str) -> list[dict]:
     return [a for a in promql.api_get(prom_url, "alerts")["alerts"] if a["labels"]["alertname"] in DRIFT_ALERTS]
-
-
-def wait_for_alert(prom_url: str, alertname: str, timeout: float) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        firing = [a for a in drift_alerts(prom_url) if a["labels"]["alertname"] == alertname
-                  and a["state"] == "firing"]
-        if firing:
-            return firing
-        time.sleep(0.5)
-    raise TimeoutError(f"{alertname} did not fire within {timeout} s; drift alerts: {drift_alerts(prom_url)}")
 
 
 def value(prom_url: str, query: str) -> float:
@@ -58,10 +47,8 @@ def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffi
     try:
         assert value(prom, "max(drift_monitoring_enabled)") == 1
         promql.wait_for(prom, "job:drift_verdict_ready:bool == 1", timeout=40, interval=0.5)
-        deadline = time.monotonic() + CLEAN_VERDICTS_S
-        while time.monotonic() < deadline:  # not even pending
-            assert drift_alerts(prom) == []
-            time.sleep(0.5)
+        with pytest.raises(TimeoutError):  # no drift alert, not even pending, for CLEAN_VERDICTS_S
+            poll_until(lambda: drift_alerts(prom), timeout=CLEAN_VERDICTS_S, what="a drift alert")
         assert value(prom, "job:drift_features_drifted:count") == 0
         assert value(prom, 'max(job_feature:drift_psi:5m{feature!="score"})') < 0.1  # noise: ~9 / 1000 values
     finally:
@@ -76,7 +63,9 @@ def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffi
     drift = run_in_background(f"{app.url}/predict", rate=RATE, duration=MAX_TRAFFIC_S, seed=2,
                               scenario="shift:V14:1.0@0")
     try:
-        firing = wait_for_alert(prom, "ModelInputDrift", timeout=45)
+        watch_alert(prom, "ModelInputDrift", timeout=45, echo=None)
+        firing = [a for a in drift_alerts(prom) if a["labels"]["alertname"] == "ModelInputDrift"
+                  and a["state"] == "firing"]
         assert {a["labels"]["feature"] for a in firing} == {"V14"}
         assert firing[0]["labels"]["severity"] == "warning" and float(firing[0]["value"]) > 0.1  # its PSI
         flagged = promql.instant(prom, "job_feature:drift_detected:bool == 1")

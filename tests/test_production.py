@@ -2,14 +2,15 @@
 import json
 import os
 import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from helpers import metric_value
 
-from tests.conftest import metric_value
 from workshop.appserver import AppServer
+from workshop.polling import poll_until
+from workshop.procs import child_pids
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +31,9 @@ def post_all(url, rows, connections=8):
         return [code for codes in pool.map(send, chunks) for code in codes]
 
 
-def worker_children(server):
-    """PIDs of the gunicorn master's worker processes (from /proc, Linux)."""
-    master = server.process.pid
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                children.append(int(entry))
-    return children
+def worker_children(server) -> list[int]:
+    """PIDs of the gunicorn master's worker processes."""
+    return child_pids(server.process.pid)
 
 
 def scrape(url, name, **labels):
@@ -107,12 +98,9 @@ def test_a_recycled_worker_keeps_counts_and_gauges_sane(production, records, mod
     post_all(production.url, rows[:100])
     victim = worker_children(production)[0]
     os.kill(victim, signal.SIGTERM)  # gunicorn replaces the worker
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and victim in worker_children(production):
-        time.sleep(0.05)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(worker_children(production)) < 2:
-        time.sleep(0.1)
+    poll_until(lambda: victim not in worker_children(production), timeout=20, interval=0.05,
+               what=f"worker {victim} gone")
+    poll_until(lambda: len(worker_children(production)) >= 2, timeout=20, interval=0.1, what="2 workers again")
     post_all(production.url, rows[100:150])
     assert total_predictions(production.url) == before + 150  # a dead worker's counts are kept
     assert scrape(production.url, "model_info", version=model_card["version"]) == 1  # not 2: livemax

@@ -5,16 +5,17 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import timedelta
 
 import pandas as pd
+import psutil
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from workshop import procs, promql
 from workshop.paths import REPO_ROOT
+from workshop.polling import poll_until
 from workshop.stack import Stack
 from workshop.system_deps import missing_binaries
 
@@ -25,8 +26,7 @@ FRAUD_COUNT = 3
 
 def processes_using(path) -> list[int]:
     """Pids whose command line mentions `path` (every stack process has its data_dir in its flags)."""
-    out = subprocess.run(["ps", "-eww", "-o", "pid=,command="], capture_output=True, text=True).stdout
-    return [int(line.split(None, 1)[0]) for line in out.splitlines() if f"{path}/" in line]
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if f"{path}/" in " ".join(p.info["cmdline"] or [])]
 
 
 @pytest.fixture()
@@ -85,10 +85,8 @@ def test_app_target_is_up_and_scraped(stack, exporter):
 
 
 def test_prometheus_sends_alerts_to_the_stack_alertmanager(stack):
-    deadline = time.monotonic() + 15
-    while not (managers := promql.api_get(stack.prometheus_url, "alertmanagers")["activeAlertmanagers"]):
-        assert time.monotonic() < deadline, "Prometheus found no Alertmanager"
-        time.sleep(0.2)
+    managers = poll_until(lambda: promql.api_get(stack.prometheus_url, "alertmanagers")["activeAlertmanagers"],
+                          timeout=15, interval=0.2, what="Prometheus finding an Alertmanager")
     assert [m["url"] for m in managers] == [f"{stack.alertmanager_url}/api/v2/alerts"]
 
 

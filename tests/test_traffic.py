@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 
 from workshop.data import FEATURES, load_dataset
 from workshop.paths import REPO_ROOT
+from workshop.polling import poll_until
 from workshop.scenarios import stream
 from workshop.traffic import (
     RemoteTargetError,
@@ -168,9 +169,7 @@ def test_stop_event_stops_early(server, df):
 
 def test_background_handle(server, df):
     handle = run_in_background(server.url, df, rate=100, concurrency=2)  # unbounded: runs until stop()
-    deadline = time.monotonic() + 10
-    while server.n < 10 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    poll_until(lambda: server.n >= 10, timeout=10, interval=0.02, what="10 requests at the server")
     assert handle.running and server.n >= 10
     summary = handle.stop(timeout=5)
     assert not handle.running and summary.stopped_early

@@ -20,6 +20,7 @@ import pandas as pd
 import requests
 
 from workshop import promql
+from workshop.polling import poll_until
 
 INACTIVE, PENDING, FIRING = "inactive", "pending", "firing"
 STATE_COLORS = {PENDING: "#f2b134", FIRING: "#d62728"}
@@ -60,18 +61,18 @@ def watch_alert(prom_url: str, alertname: str, until: str = FIRING, timeout: flo
         raise ValueError(f"until must be inactive, pending or firing, not {until!r}")
     start = time.monotonic()
     seen: list[Transition] = []
-    while True:
+
+    def probe() -> str:
         state = alert_state(prom_url, alertname, **labels)
         if not seen or seen[-1].state != state:
             seen.append(Transition(datetime.now(UTC), round(time.monotonic() - start, 1), state))
             if echo:
                 echo(f"{seen[-1].elapsed_s:6.1f} s  {alertname}: {state}")
-        if state == until:
-            return seen
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{alertname} did not become {until} within {timeout:g} s; states seen: "
-                               f"{[(t.elapsed_s, t.state) for t in seen]}")
-        time.sleep(interval)
+        return state
+
+    poll_until(probe, done=lambda state: state == until, timeout=timeout, interval=interval,
+               what=f"{alertname} {until}", describe=lambda _: f"states seen: {[(t.elapsed_s, t.state) for t in seen]}")
+    return seen
 
 
 def alert_intervals(prom_url: str, start: datetime | float, end: datetime | float | None = None,
@@ -114,15 +115,9 @@ def alertmanager_alerts(am_url: str, **params) -> pd.DataFrame:
 def wait_for_alertmanager(am_url: str, predicate: Callable[[pd.DataFrame], bool], timeout: float = 60.0,
                           interval: float = 0.5) -> pd.DataFrame:
     """Poll alertmanager_alerts(am_url) until predicate(df) is true; return that DataFrame."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alerts = alertmanager_alerts(am_url)
-        if predicate(alerts):
-            return alerts
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Alertmanager did not reach the expected state within {timeout:g} s; it holds:\n"
-                               f"{alerts[['alertname', 'job', 'state', 'inhibited_by']]}")
-        time.sleep(interval)
+    return poll_until(lambda: alertmanager_alerts(am_url), done=predicate, timeout=timeout, interval=interval,
+                      what="the expected Alertmanager state",
+                      describe=lambda alerts: f"it holds:\n{alerts[['alertname', 'job', 'state', 'inhibited_by']]}")
 
 
 # ---------------------------------------------------------------- the timeline

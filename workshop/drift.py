@@ -21,21 +21,16 @@ consecutive evaluation where its condition holds.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from app.drift import SCORE, DriftBinner  # the app's own binning: the same bins by construction
+from app.model import FraudModel
 from workshop.data import FEATURES
-from workshop.paths import REPO_ROOT
 from workshop.scenarios import parse_scenario, stream
-
-if str(REPO_ROOT) not in sys.path:  # app/ is the service, not an installed package: import it from the repo
-    sys.path.append(str(REPO_ROOT))
-from app.drift import SCORE, DriftBinner  # noqa: E402  (the app's own binning: the same bins by construction)
-from app.model import FraudModel  # noqa: E402
 
 # ---- the deployed detector: the same constants as prometheus/rules/drift.yml (tests/test_drift.py checks)
 EPSILON = 1e-4           # an empty bin counts as a 0.01 % share (ln(0) is -inf)

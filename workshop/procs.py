@@ -12,10 +12,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
+import psutil
 import requests
+
+from workshop.polling import poll_until
 
 _STOP_AT_EXIT: list[subprocess.Popen] = []
 
@@ -54,47 +56,46 @@ def log_tail(log_path: str | Path | None, lines: int = 20) -> str:
 def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None,
               log_path: str | Path | None = None) -> requests.Response:
     """Poll `url` until it answers 2xx; RuntimeError if `process` exits, TimeoutError at the deadline."""
-    deadline = time.monotonic() + timeout
-    delay, last = 0.02, "no answer"
-    while True:
+    def probe() -> requests.Response | str:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process {process.args[0]} exited with code {process.returncode} before "
                                f"{url} was ready; log {log_path}:\n{log_tail(log_path)}")
         try:
             response = requests.get(url, timeout=2)
-            if response.ok:
-                return response
-            last = f"HTTP {response.status_code}"
+            return response if response.ok else f"HTTP {response.status_code}"
         except requests.RequestException as exc:
-            last = type(exc).__name__
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} not ready after {timeout:.0f}s ({last}); log {log_path}:\n"
-                               f"{log_tail(log_path)}")
-        time.sleep(delay)  # back-off between polls, not a guess at how long startup takes
-        delay = min(delay * 1.5, 0.5)
+            return type(exc).__name__
+
+    # back-off between polls, not a guess at how long startup takes
+    return poll_until(probe, done=lambda r: isinstance(r, requests.Response), timeout=timeout, interval=0.02,
+                      backoff=1.5, max_interval=0.5, what=f"{url} ready",
+                      describe=lambda last: f"({last}); log {log_path}:\n{log_tail(log_path)}")
 
 
 def pid_alive(pid: int) -> bool:
     """True if `pid` runs and is not a zombie (a zombie has exited, its parent just has not reaped it)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return False
-    return True
 
 
 def pid_command(pid: int) -> str | None:
-    """The command line of a running process (POSIX `ps`), or None if it is gone."""
-    result = subprocess.run(["ps", "-ww", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
-    return (result.stdout.strip() or None) if result.returncode == 0 else None
+    """The command line of a running process, or None if it is gone (or not ours to read)."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline()) or None
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid` (e.g. a gunicorn master's workers); [] if it is gone."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children() if child.status() != psutil.STATUS_ZOMBIE]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -121,13 +122,11 @@ def stop_pid(pid: int, timeout: float = 10.0) -> bool:
     """Stop a process group this interpreter did not start (e.g. `stack up` in another shell)."""
     if not pid_alive(pid):
         return False
+    leader = psutil.Process(pid)
     _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            _signal_group(pid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
+    _, alive = psutil.wait_procs([leader], timeout=timeout)
+    if alive:
+        _signal_group(pid, signal.SIGKILL)
     return True
 
 

@@ -8,7 +8,6 @@
 Errors from the HTTP API are raised as `PromQLError` with Prometheus' own message and the query.
 """
 import json
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import requests
 
 from workshop.paths import REPO_ROOT
+from workshop.polling import poll_until
 
 DASHBOARDS_DIR = REPO_ROOT / "grafana-provisioning" / "dashboards" / "json"
 OVERVIEW_DASHBOARD = DASHBOARDS_DIR / "ml-model-overview.json"
@@ -113,22 +113,18 @@ def wait_for(prom_url: str, query: str, predicate: Callable[[pd.DataFrame], bool
              timeout: float = 30.0, interval: float = 0.5) -> pd.DataFrame:
     """Poll `query` until `predicate(result)` is true (default: any series), return that result."""
     predicate = predicate or (lambda df: not df.empty)
-    deadline = time.monotonic() + timeout
-    last: object = "no result yet"
-    while True:
+
+    def probe() -> pd.DataFrame | PromQLError:
         try:
-            df = instant(prom_url, query)
-            if predicate(df):
-                return df
-            last = df
+            return instant(prom_url, query)
         except PromQLError as exc:
             if exc.error_type == "bad_data":  # a malformed query never gets better by waiting
                 raise
-            last = exc
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{query!r} did not satisfy the condition within {timeout:.0f}s; "
-                               f"last result:\n{last}")
-        time.sleep(interval)
+            return exc
+
+    return poll_until(probe, done=lambda r: isinstance(r, pd.DataFrame) and predicate(r), timeout=timeout,
+                      interval=interval, what=f"{query!r} satisfying the condition",
+                      describe=lambda last: f"last result:\n{last}")
 
 
 def _panels(panels: list[dict]):

@@ -23,7 +23,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +31,7 @@ import yaml
 
 from workshop import procs, promql
 from workshop.paths import REPO_ROOT, RUN_DIR
+from workshop.polling import poll_until
 from workshop.system_deps import (
     ALERTMANAGER_BINARIES,
     PROMETHEUS_BINARIES,
@@ -276,15 +276,12 @@ class Stack:
         if count is None:
             local_app = self.mode == "local" and job == APP_JOB
             count = sum(len(g["targets"]) for g in target_groups(self._app_addresses())) if local_app else 1
-        deadline = time.monotonic() + timeout
-        while True:
-            targets = [t for t in self.targets(self.prometheus_url) if t["job"] == job]
-            if len(targets) >= count and all(t["health"] == "up" for t in targets):
-                return pd.DataFrame(targets)
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{count} target(s) of job {job!r} not up within {timeout:g}s; "
-                                   f"Prometheus reports {targets or 'no target yet'}")
-            time.sleep(0.25)
+        targets = poll_until(
+            lambda: [t for t in self.targets(self.prometheus_url) if t["job"] == job],
+            done=lambda ts: len(ts) >= count and all(t["health"] == "up" for t in ts), timeout=timeout,
+            interval=0.25, what=f"{count} target(s) of job {job!r} up",
+            describe=lambda ts: f"Prometheus reports {ts or 'no target yet'}")
+        return pd.DataFrame(targets)
 
     def __enter__(self) -> "Stack":
         return self.start()
