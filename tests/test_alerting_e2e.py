@@ -14,8 +14,8 @@ import requests
 
 from workshop import alerts, promql
 from workshop.appserver import AppServer
-from workshop.rules import lesson_rules, render_alertmanager_config
-from workshop.stack import Stack
+from workshop.rules import lesson_rules
+from workshop.stack import Stack, render_alertmanager_config
 from workshop.system_deps import missing_binaries
 from workshop.traffic import run_in_background
 from workshop.webhook import WebhookReceiver, has_alert

@@ -8,15 +8,11 @@ import requests
 import yaml
 
 from workshop import procs
+from workshop.addresses import DOCKER_WEBHOOK_URL, LOCAL_WEBHOOK_URL
+from workshop.paths import ALERTMANAGER_CONFIG
 from workshop.polling import poll_until
-from workshop.rules import (
-    ALERTMANAGER_CONFIG,
-    DOCKER_WEBHOOK_URL,
-    LOCAL_WEBHOOK_URL,
-    amtool,
-    load_rules,
-    render_alertmanager_config,
-)
+from workshop.rules import amtool, load_rules
+from workshop.stack import render_alertmanager_config
 from workshop.system_deps import ALERTMANAGER_BINARIES, find_binary
 from workshop.webhook import WebhookReceiver, has_alert
 

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from workshop.rules import render_alertmanager_config
-from workshop.stack import Stack
+from workshop.stack import Stack, render_alertmanager_config
 from workshop.system_deps import missing_binaries
 from workshop.webhook import WebhookReceiver, has_alert
 

@@ -4,8 +4,7 @@ import re
 import pytest
 import yaml
 
-from workshop.paths import REPO_ROOT
-from workshop.stack import PROMETHEUS_CONFIG
+from workshop.paths import PROMETHEUS_CONFIG, REPO_ROOT
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

@@ -18,8 +18,8 @@ from app.main import create_app
 from app.model import FraudModel
 from workshop import drift
 from workshop.data import FEATURES, load_dataset
+from workshop.paths import RULES_DIR
 from workshop.profile import describe_values, edges_from_json
-from workshop.rules import RULES_DIR
 
 UNIFORM = np.full(10, 0.1)
 SKEWED = np.array([5] * 5 + [15] * 5)  # counts: 5 % in each low bin, 15 % in each high bin

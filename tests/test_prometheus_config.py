@@ -5,12 +5,8 @@ import subprocess
 import pytest
 import yaml
 
-from workshop.stack import (
-    PROMETHEUS_CONFIG,
-    PROMETHEUS_DIR,
-    render_local_alertmanager_config,
-    render_local_config,
-)
+from workshop.paths import PROMETHEUS_CONFIG, PROMETHEUS_DIR
+from workshop.stack.config import render_alertmanager_config, render_local_config
 
 promtool = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(not promtool, reason="promtool not installed (Debian package prometheus)")
@@ -141,6 +137,6 @@ def test_local_alertmanager_config_reaches_host_receivers_on_loopback(tmp_path):
     source = tmp_path / "alertmanager.yml"
     source.write_text("route: {receiver: hook}\ntemplates: [notify.tmpl]\nreceivers:\n  - name: hook\n"
                       "    webhook_configs: [{url: 'http://host.docker.internal:5001/alerts'}]\n")
-    rendered = yaml.safe_load(render_local_alertmanager_config(source, tmp_path / "out").read_text())
+    rendered = yaml.safe_load(render_alertmanager_config(None, tmp_path / "out" / "alertmanager.yml", source=source).read_text())
     assert rendered["receivers"][0]["webhook_configs"][0]["url"] == "http://127.0.0.1:5001/alerts"
     assert rendered["templates"] == [str(tmp_path / "notify.tmpl")]

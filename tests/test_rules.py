@@ -6,10 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workshop.paths import REPO_ROOT
+from workshop.paths import REPO_ROOT, RULES_DIR
 from workshop.rules import (
     DERIVED_MARKER,
-    RULES_DIR,
     duration_converter,
     format_duration,
     lesson_rules,
@@ -21,7 +20,7 @@ from workshop.rules import (
     rule_test_files,
     rules_table,
 )
-from workshop.stack import render_local_config
+from workshop.stack.config import render_local_config
 
 SEVERITIES = {"critical", "warning", "info"}
 RULE_TEST_FILES = rule_test_files()

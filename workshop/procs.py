@@ -3,7 +3,7 @@
 - `free_port()` / `port_in_use()`: pick or check a TCP port on 127.0.0.1.
 - `start_process(cmd, log_path)`: run a command in its own process group with output to a log file;
   unless `detach=True`, it is stopped when this interpreter exits (a notebook kernel shutting down too).
-- `wait_http(url)`: poll a URL until it answers 2xx; fail fast with the log tail if the process died.
+- `is_ready(url)` / `wait_http(url)`: ask once / poll a URL until it answers 2xx; fail fast with the log tail if the process died.
 - `stop_process(popen)` / `stop_pid(pid)`: SIGTERM the whole group, then SIGKILL after a grace period.
 """
 import atexit
@@ -51,6 +51,14 @@ def log_tail(log_path: str | Path | None, lines: int = 20) -> str:
     if not log_path or not Path(log_path).exists():
         return ""
     return "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-lines:])
+
+
+def is_ready(url: str) -> bool:
+    """True if `url` answers 2xx right now."""
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
 def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None,

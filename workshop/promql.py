@@ -16,10 +16,9 @@ from typing import NamedTuple
 import pandas as pd
 import requests
 
-from workshop.paths import REPO_ROOT
+from workshop.paths import DASHBOARDS_DIR
 from workshop.polling import poll_until
 
-DASHBOARDS_DIR = REPO_ROOT / "grafana-provisioning" / "dashboards" / "json"
 OVERVIEW_DASHBOARD = DASHBOARDS_DIR / "ml-model-overview.json"
 
 

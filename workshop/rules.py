@@ -1,8 +1,7 @@
-"""The alerting lesson's rules from Python: list them, derive the lesson-speed copy, render Alertmanager.
+"""The alerting lesson's rules from Python: list them, derive the lesson-speed copy, run promtool.
 
     rules_table()                                  # DataFrame: one row per recording or alerting rule
     lesson_rules(dst_dir)                          # fast copy of prometheus/rules/*.yml for the live lesson
-    render_alertmanager_config(LOCAL_WEBHOOK_URL, dst)   # alertmanager.yml posting to another webhook URL
     promtool("test", "rules", *rule_test_files())  # run promtool / amtool, get their output
 
 The lesson-speed copy: production rules wait minutes (`for: 5m` over 5-minute windows); a live lesson
@@ -25,17 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from workshop.paths import REPO_ROOT, RUN_DIR
+from workshop.paths import LESSON_RULES_DIR, RULE_TESTS_DIR, RULES_DIR
 from workshop.system_deps import install_hint
-
-PROMETHEUS_DIR = REPO_ROOT / "prometheus"
-RULES_DIR = PROMETHEUS_DIR / "rules"
-RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
-ALERTMANAGER_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
-LESSON_RULES_DIR = RUN_DIR / "lesson-rules"
-WEBHOOK_PORT = 5001
-DOCKER_WEBHOOK_URL = f"http://host.docker.internal:{WEBHOOK_PORT}/alerts"  # what the committed file holds
-LOCAL_WEBHOOK_URL = f"http://127.0.0.1:{WEBHOOK_PORT}/alerts"
 
 DERIVED_MARKER = "# DERIVED by workshop.rules"
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -228,44 +218,6 @@ def _describe(spec: float | Mapping[str, str]) -> str:
     return str(dict(spec)) if isinstance(spec, Mapping) else f"/ {spec:g}"
 
 
-# ---------------------------------------------------------------- Alertmanager config
-
-def render_alertmanager_config(webhook_url: str, dst: Path, route: Mapping[str, object] | None = None,
-                               source: Path = ALERTMANAGER_CONFIG) -> Path:
-    """Write a copy of alertmanager.yml whose workshop webhook receivers post to `webhook_url`.
-
-    Only the workshop webhook URLs (DOCKER_WEBHOOK_URL in the committed file) change. `route` overrides
-    route timings such as {"group_wait": "1s", "group_interval": "1s"} (tests, fast lessons) in the
-    top-level route and in every child route that sets them itself.
-    """
-    config = yaml.safe_load(Path(source).read_text())
-    replaced = 0
-    for receiver in config.get("receivers", []):
-        for webhook in receiver.get("webhook_configs", []):
-            if webhook.get("url") == DOCKER_WEBHOOK_URL:
-                webhook["url"] = webhook_url
-                replaced += 1
-    if not replaced:
-        raise ValueError(f"{source} has no webhook receiver posting to {DOCKER_WEBHOOK_URL}")
-    if route:
-        _override_route(config["route"], dict(route), top=True)
-    if config.get("templates"):
-        config["templates"] = [str(Path(source).parent / t) for t in config["templates"]]
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    header = f"{DERIVED_MARKER}.render_alertmanager_config from {source}: do not edit.\n"
-    dst.write_text(header + yaml.safe_dump(config, sort_keys=False, width=110))
-    return dst
-
-
-def _override_route(route: dict, overrides: dict, top: bool = False) -> None:
-    for key, value in overrides.items():
-        if top or key in route:
-            route[key] = value
-    for child in route.get("routes", []):
-        _override_route(child, overrides)
-
-
 # ---------------------------------------------------------------- promtool / amtool
 
 def _run_tool(name: str, args) -> subprocess.CompletedProcess:
@@ -281,5 +233,5 @@ def promtool(*args) -> subprocess.CompletedProcess:
 
 
 def amtool(*args) -> subprocess.CompletedProcess:
-    """Run amtool, e.g. amtool("check-config", ALERTMANAGER_CONFIG)."""
+    """Run amtool, e.g. amtool("check-config", workshop.paths.ALERTMANAGER_CONFIG)."""
     return _run_tool("amtool", args)

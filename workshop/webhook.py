@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from workshop.addresses import WEBHOOK_PORT
 from workshop.paths import RUN_DIR
 
-DEFAULT_PORT = 5001
+DEFAULT_PORT = WEBHOOK_PORT
 DEFAULT_LOG = RUN_DIR / "webhook" / "alerts.jsonl"
 ALERTS_PATH = "/alerts"
 MAX_BODY_BYTES = 10 * 1024 * 1024
