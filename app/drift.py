@@ -13,6 +13,7 @@ Cost per record: one vectorised comparison of the 30 values against all bin edge
 increments through pre-resolved children (no .labels() lookup per request).
 """
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +28,50 @@ class DriftProfileError(ValueError):
     """The reference profile is missing or does not match the model's features."""
 
 
-def load_profile(model_dir: Path, model_version: str | None = None) -> dict:
+@dataclass(frozen=True)
+class ReferenceBins:
+    """One monitored value in the training data: its bins and the share of training rows in each."""
+    edges: np.ndarray   # bin edges, -inf first and +inf last (numpy.histogram's `bins`); JSON stores None
+    shares: np.ndarray  # len(edges) - 1 training shares, summing to 1
+    mean: float
+    std: float
+    sample: np.ndarray  # a fixed-seed sample of training values (for plots and raw-value tests)
+
+    @classmethod
+    def from_json(cls, entry: dict) -> "ReferenceBins":
+        inner = [float(e) for e in entry["bin_edges"][1:-1]]
+        return cls(np.array([-np.inf, *inner, np.inf]), np.asarray(entry["proportions"], dtype=float),
+                   float(entry["mean"]), float(entry["std"]), np.asarray(entry.get("sample", []), dtype=float))
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """The training reference profile saved with the model (models/reference_profile.json)."""
+    features: dict[str, ReferenceBins]  # monitored input features, in profile order
+    score: ReferenceBins                # the model's fraud probability
+    n_rows: int
+    model_version: str | None
+
+    @property
+    def monitored(self) -> dict[str, ReferenceBins]:
+        """Every monitored name: the features, then "score" (the order of the drift metrics)."""
+        return {**self.features, SCORE: self.score}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ReferenceProfile":
+        return cls({name: ReferenceBins.from_json(e) for name, e in data["features"].items()},
+                   ReferenceBins.from_json(data[SCORE]), int(data["n_rows"]), data.get("model_version"))
+
+
+def load_profile(model_dir: Path, model_version: str | None = None) -> ReferenceProfile:
     """The profile saved with the model; refused when it describes another model version."""
     path = Path(model_dir) / PROFILE
     if not path.exists():
         raise DriftProfileError(f"no {PROFILE} in {model_dir}: training (notebook 01) writes it with the model")
-    profile = json.loads(path.read_text())
-    if model_version and profile.get("model_version") not in (None, model_version):
-        raise DriftProfileError(f"{PROFILE} describes model {profile['model_version']}, not {model_version}")
+    profile = ReferenceProfile.from_json(json.loads(path.read_text()))
+    if model_version and profile.model_version not in (None, model_version):
+        raise DriftProfileError(f"{PROFILE} describes model {profile.model_version}, not {model_version}")
     return profile
-
-
-def inner_edges(profile: dict) -> dict[str, list[float]]:
-    """Finite bin edges per monitored name (features then "score"); None in the JSON means +-infinity."""
-    entries = {**profile["features"], SCORE: profile[SCORE]}
-    return {name: [float(e) for e in entry["bin_edges"][1:-1]] for name, entry in entries.items()}
 
 
 class DriftBinner:
@@ -51,20 +81,19 @@ class DriftBinner:
     profile). Features with fewer distinct deciles have fewer bins: missing edges are padded with +inf.
     """
 
-    def __init__(self, profile: dict, feature_names: list[str]):
-        edges = inner_edges(profile)
-        self.names = list(edges)  # monitored features in profile order, then "score"
+    def __init__(self, profile: ReferenceProfile, feature_names: list[str]):
+        monitored = profile.monitored
+        self.names = list(monitored)  # monitored features in profile order, then "score"
         missing = [n for n in self.names[:-1] if n not in feature_names]
         if missing:
             raise DriftProfileError(f"profile features {missing} are not model inputs")
         self.columns = np.array([feature_names.index(n) for n in self.names[:-1]], dtype=int)
-        self.n_bins = [len(edges[n]) + 1 for n in self.names]
+        self.n_bins = [len(monitored[n].shares) for n in self.names]
         if max(self.n_bins) > MAX_BINS:
             raise DriftProfileError(f"at most {MAX_BINS} bins per feature, the profile has {max(self.n_bins)}")
-        width = max(self.n_bins) - 1
-        self.edges = np.full((len(self.names), width), np.inf)
+        self.edges = np.full((len(self.names), max(self.n_bins) - 1), np.inf)
         for i, name in enumerate(self.names):
-            self.edges[i, :len(edges[name])] = edges[name]
+            self.edges[i, :self.n_bins[i] - 1] = monitored[name].edges[1:-1]
 
     def bins(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         values = np.column_stack([rows[:, self.columns], scores])
@@ -74,22 +103,22 @@ class DriftBinner:
 class DriftMonitor:
     """Counts values into the reference bins as Prometheus counters (pre-created at 0)."""
 
-    def __init__(self, profile: dict, feature_names: list[str], registry):
+    def __init__(self, profile: ReferenceProfile, feature_names: list[str], registry):
         self.binner = binner = DriftBinner(profile, feature_names)
-        self.model_version = profile.get("model_version")
+        self.model_version = profile.model_version
         self.observations = Counter(
             "drift_bin_observations_total",
             "Input values (and fraud probabilities, feature=\"score\") per training-decile bin",
             ["feature", "bin"], registry=registry)
         self.reference = Gauge("drift_reference_share", "Share of training values in each bin (the reference)",
                                ["feature", "bin"], multiprocess_mode="livemax", registry=registry)
-        shares = {**profile["features"], SCORE: profile[SCORE]}
+        monitored = profile.monitored
         self.stride = binner.edges.shape[1] + 1
         self.children = [None] * (len(binner.names) * self.stride)  # flat index: feature * stride + bin
         for f, name in enumerate(binner.names):
             for b in range(binner.n_bins[f]):
                 self.children[f * self.stride + b] = self.observations.labels(feature=name, bin=str(b))
-                self.reference.labels(feature=name, bin=str(b)).set(shares[name]["proportions"][b])
+                self.reference.labels(feature=name, bin=str(b)).set(monitored[name].shares[b])
         self.offsets = np.arange(len(binner.names)) * self.stride
 
     def observe(self, rows: np.ndarray, scores: np.ndarray) -> None:

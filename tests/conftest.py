@@ -6,6 +6,7 @@ from helpers import metric_value
 
 from app.config import Settings
 from app.main import create_app
+from app.model import CARD
 from workshop.data import FEATURES, load_dataset
 from workshop.training import train_and_save
 
@@ -19,7 +20,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model_card(model_dir):
-    return json.loads((model_dir / "model_card.json").read_text())
+    return json.loads((model_dir / CARD).read_text())
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,13 @@ from prometheus_client import CollectorRegistry
 from scipy import stats
 
 from app.config import Settings
-from app.drift import DriftBinner, DriftMonitor, DriftProfileError, load_profile
+from app.drift import PROFILE, DriftBinner, DriftMonitor, DriftProfileError, ReferenceProfile, load_profile
 from app.main import create_app
-from app.model import FraudModel
+from app.model import ARTIFACT, CARD, FraudModel
 from workshop import drift
 from workshop.data import FEATURES, load_dataset
 from workshop.paths import RULES_DIR
-from workshop.profile import describe_values, edges_from_json
+from workshop.reference_profile import describe_values
 
 UNIFORM = np.full(10, 0.1)
 SKEWED = np.array([5] * 5 + [15] * 5)  # counts: 5 % in each low bin, 15 % in each high bin
@@ -53,16 +53,20 @@ def test_psi_noise_without_drift_is_about_bins_minus_one_over_n():
         assert np.mean(values) == pytest.approx(9 / n, rel=0.15), n
 
 
+def score_only_profile(score: dict) -> ReferenceProfile:
+    return ReferenceProfile.from_json({"features": {}, "score": score, "n_rows": 0})
+
+
 def test_binned_ks_of_a_normal_shift_matches_the_exact_value():
     """N(0.5, 1) against the deciles of N(0, 1): the largest CDF gap over the 9 decile edges."""
     edges = stats.norm.ppf(np.linspace(0.1, 0.9, 9))
     exact = np.max(np.abs(stats.norm.cdf(edges) - stats.norm.cdf(edges - 0.5)))
-    profile = {"features": {}, "score": describe_values(stats.norm.rvs(size=200_000, random_state=1))}
+    profile = score_only_profile(describe_values(stats.norm.rvs(size=200_000, random_state=1)))
     binner = DriftBinner(profile, [])
     live = stats.norm.rvs(loc=0.5, size=200_000, random_state=2)
     counts = np.bincount(binner.bins(np.empty((len(live), 0)), live)[:, 0], minlength=10)
     assert drift.binned_ks(counts, UNIFORM) == pytest.approx(exact, abs=0.005)
-    unbinned = stats.ks_2samp(live, profile["score"]["sample"]).statistic  # the raw test sees a bit more
+    unbinned = stats.ks_2samp(live, profile.score.sample).statistic  # the raw test sees a bit more
     assert drift.binned_ks(counts, UNIFORM) <= unbinned + 0.02
 
 
@@ -79,8 +83,7 @@ def test_the_app_bins_values_as_the_profile_was_built(profile, records):
     binner = DriftBinner(profile, list(FEATURES))
     bins = binner.bins(df[FEATURES].to_numpy(), np.zeros(len(df)))
     for i, name in enumerate(binner.names[:-1]):
-        edges = edges_from_json(profile["features"][name]["bin_edges"])
-        expected, _ = np.histogram(df[name], bins=edges)
+        expected, _ = np.histogram(df[name], bins=profile.features[name].edges)
         assert np.bincount(bins[:, i], minlength=len(expected)).tolist() == expected.tolist(), name
     rows = np.zeros((3, len(FEATURES)))
     rows[:, FEATURES.index("V1")] = binner.edges[0][:3]
@@ -90,7 +93,7 @@ def test_the_app_bins_values_as_the_profile_was_built(profile, records):
 def test_time_is_not_monitored_and_too_many_bins_are_refused(profile):
     binner = DriftBinner(profile, list(FEATURES))
     assert "Time" not in binner.names and binner.names[-1] == "score" and len(binner.names) == 30
-    fine = {"features": {}, "score": describe_values(np.arange(1000.0), n_bins=20)}
+    fine = score_only_profile(describe_values(np.arange(1000.0), n_bins=20))
     with pytest.raises(DriftProfileError, match="at most 10 bins"):
         DriftBinner(fine, [])
 
@@ -102,7 +105,7 @@ def test_monitor_counts_single_records_and_batches_into_precreated_series(model_
     monitor = DriftMonitor(profile, model.features, registry)
     assert registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": "9"}) == 0
     assert registry.get_sample_value("drift_reference_share", {"feature": "score", "bin": "0"}) == \
-        pytest.approx(profile["score"]["proportions"][0])
+        pytest.approx(profile.score.shares[0])
     rows = df[FEATURES].to_numpy()[:300]
     scores = model.predict_proba(rows)
     for i in range(100):
@@ -129,13 +132,13 @@ def test_the_api_counts_every_record_once_per_feature(client, records):
 @pytest.mark.parametrize("damage", ["missing", "other_version"])
 def test_the_app_serves_without_drift_monitoring_when_the_profile_is_unusable(model_dir, tmp_path, records,
                                                                              capsys, damage):
-    for name in ("fraud_model.joblib", "model_card.json", "reference_profile.json"):
+    for name in (ARTIFACT, CARD, PROFILE):
         shutil.copy(model_dir / name, tmp_path / name)
     if damage == "missing":
-        (tmp_path / "reference_profile.json").unlink()
+        (tmp_path / PROFILE).unlink()
     else:
-        profile = json.loads((tmp_path / "reference_profile.json").read_text())
-        (tmp_path / "reference_profile.json").write_text(json.dumps(profile | {"model_version": "lr-other"}))
+        profile = json.loads((tmp_path / PROFILE).read_text())
+        (tmp_path / PROFILE).write_text(json.dumps(profile | {"model_version": "lr-other"}))
     client = create_app(Settings(model_dir=tmp_path)).test_client()
     assert client.post("/predict", json=records[1][0]).status_code == 200
     text = client.get("/metrics").get_data(as_text=True)

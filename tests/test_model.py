@@ -6,7 +6,8 @@ import joblib
 import numpy as np
 import pytest
 
-from app.model import FraudModel, ModelLoadError
+from app.drift import PROFILE
+from app.model import ARTIFACT, CARD, FraudModel, ModelLoadError
 from workshop.data import FEATURES, MONITORED_FEATURES, load_dataset
 from workshop.training import best_f1_threshold, evaluate, make_pipeline, split_dataset
 
@@ -48,9 +49,9 @@ def test_fast_path_equals_pipeline(model_dir, records):
 def test_tampered_artifact_is_refused(model_dir, tmp_path):
     copy = tmp_path / "m"
     shutil.copytree(model_dir, copy)
-    pipeline = joblib.load(copy / "fraud_model.joblib")
+    pipeline = joblib.load(copy / ARTIFACT)
     pipeline.named_steps["clf"].intercept_ += 5  # a changed model must not load under the old card
-    joblib.dump(pipeline, copy / "fraud_model.joblib")
+    joblib.dump(pipeline, copy / ARTIFACT)
     with pytest.raises(ModelLoadError, match="sha256"):
         FraudModel.load(copy)
 
@@ -65,7 +66,7 @@ def test_non_linear_pipeline_uses_generic_path(model_dir, records, tmp_path):
 
     df, _ = records
     forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(df[FEATURES], df["Class"])
-    card = json.loads((model_dir / "model_card.json").read_text())
+    card = json.loads((model_dir / CARD).read_text())
     model = FraudModel(forest, card)
     assert model.weights is None
     np.testing.assert_allclose(model.predict_proba(df[FEATURES].to_numpy()[:10]),
@@ -73,7 +74,7 @@ def test_non_linear_pipeline_uses_generic_path(model_dir, records, tmp_path):
 
 
 def test_reference_profile(model_dir):
-    profile = json.loads((model_dir / "reference_profile.json").read_text())
+    profile = json.loads((model_dir / PROFILE).read_text())
     assert set(profile["features"]) == set(MONITORED_FEATURES) and "Time" not in profile["features"]
     for desc in [*profile["features"].values(), profile["score"]]:
         assert sum(desc["proportions"]) == pytest.approx(1.0)

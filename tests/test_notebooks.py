@@ -9,6 +9,7 @@ import nbformat
 import papermill
 import pytest
 
+from app.model import CARD
 from workshop import nblint, nbsync
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
 from workshop.run_notebooks import run_notebook
@@ -103,5 +104,5 @@ def test_notebook_runs_headless(path, tmp_path, models_dir):
     ran = [c for c in executed.cells if c.cell_type == "code" and c.get("execution_count")]
     assert len(ran) == len([c for c in executed.cells if c.cell_type == "code"])  # every cell ran
     if path.name.startswith("01_"):
-        card = json.loads((models_dir / "model_card.json").read_text())
+        card = json.loads((models_dir / CARD).read_text())
         assert 0.55 <= card["metrics"]["average_precision"] <= 0.9, card["metrics"]

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from app.drift import SCORE, DriftBinner  # the app's own binning: the same bins by construction
+from app.drift import DriftBinner, ReferenceProfile  # the app's own binning: the same bins by construction
 from app.model import FraudModel
 from workshop.data import FEATURES
 from workshop.scenarios import parse_scenario, stream
@@ -64,12 +64,12 @@ def binned_ks(live_counts, reference_shares) -> np.ndarray:
     return np.abs(gap[..., :-1]).max(axis=-1)
 
 
-def profile_shares(profile: dict, binner: DriftBinner) -> np.ndarray:
+def profile_shares(profile: ReferenceProfile, binner: DriftBinner) -> np.ndarray:
     """(names, max bins) reference shares in the binner's order, 0 where a feature has fewer bins."""
-    entries = {**profile["features"], SCORE: profile[SCORE]}
+    monitored = profile.monitored
     out = np.zeros((len(binner.names), binner.edges.shape[1] + 1))
     for i, name in enumerate(binner.names):
-        out[i, :binner.n_bins[i]] = entries[name]["proportions"]
+        out[i, :binner.n_bins[i]] = monitored[name].shares
     return out
 
 
@@ -150,11 +150,11 @@ class Replay:
         return int(hits[0]) if len(hits) else None
 
 
-def replay(df: pd.DataFrame, scenario, n: int, seed: int, model, binner: DriftBinner, profile: dict) -> Replay:
+def replay(df: pd.DataFrame, scenario, n: int, seed: int, model, binner: DriftBinner, profile: ReferenceProfile) -> Replay:
     """Generate n records of `scenario` (shifts in units of the training profile's std), score them with the
     served model and bin them exactly as the app does."""
     scenario = parse_scenario(scenario)
-    std = {name: entry["std"] for name, entry in profile["features"].items()}
+    std = {name: bins.std for name, bins in profile.features.items()}
     rows = np.empty((n, len(FEATURES)))
     drifted = np.zeros(n, dtype=bool)
     for index, record, is_drifted in stream(df, scenario, n, seed, std=std):
@@ -193,7 +193,7 @@ def evaluate(rep: Replay, detector: Detector, reference: np.ndarray, names: np.n
     return outcomes
 
 
-def harness_table(df: pd.DataFrame, model, profile: dict, detectors: dict[str, Detector],
+def harness_table(df: pd.DataFrame, model, profile: ReferenceProfile, detectors: dict[str, Detector],
                   drift_scenarios: Iterable[str], clean_requests: int = 200_000, drift_requests: int = 5_000,
                   seeds: Iterable[int] = (1, 2, 3), progress: bool = False) -> pd.DataFrame:
     """One row per (detector, scenario, alert): median/max detection delay over the seeds, false alarms per

@@ -3,7 +3,6 @@
 Notebook 01 shows the lesson (pipeline, split, metrics, threshold); these functions hold the
 bookkeeping: evaluation on held-out data, the model card, the sha256, the reference profile.
 """
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,11 +25,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from app.drift import PROFILE
+from app.model import ARTIFACT, CARD, sha256_of
 from workshop.data import FEATURES, MONITORED_FEATURES, TARGET, load_dataset
 from workshop.paths import MODELS_DIR
-from workshop.profile import build_reference_profile
-
-ARTIFACT, CARD, PROFILE = "fraud_model.joblib", "model_card.json", "reference_profile.json"
+from workshop.reference_profile import build_reference_profile
 
 
 @dataclass
@@ -85,8 +84,7 @@ def save_model(pipeline, split: Split, threshold: float, metrics: dict, data_sou
     models_dir.mkdir(parents=True, exist_ok=True)
     artifact = models_dir / ARTIFACT
     joblib.dump(pipeline, artifact)
-    with open(artifact, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()  # the service checks this before loading
+    digest = sha256_of(artifact)  # the service checks this before loading
     card = {
         "version": f"lr-{digest[:8]}",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,4 +1,5 @@
-"""The training reference profile that the drift lesson compares live traffic with."""
+"""Building the training reference profile that the drift lesson compares live traffic with (written by
+training next to the model; the app reads it as app.drift.ReferenceProfile)."""
 import numpy as np
 import pandas as pd
 
@@ -31,7 +32,3 @@ def build_reference_profile(X: pd.DataFrame, scores, seed: int = 0) -> dict:
         "score": describe_values(scores, seed=seed),
     }
 
-
-def edges_from_json(edges: list) -> np.ndarray:
-    """Inverse of the None-for-infinity encoding above."""
-    return np.array([-np.inf] + [float(e) for e in edges[1:-1]] + [np.inf])
