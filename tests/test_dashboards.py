@@ -8,8 +8,9 @@ from itertools import combinations
 import pytest
 import yaml
 
-from workshop.paths import REPO_ROOT
-from workshop.promql import DASHBOARDS_DIR, OVERVIEW_DASHBOARD, dashboard_queries
+from workshop.paths import DASHBOARDS_DIR, REPO_ROOT
+from workshop.promql import OVERVIEW_DASHBOARD, dashboard_panels, dashboard_queries
+from workshop.rules import parse_duration
 
 PROVISIONING = REPO_ROOT / "grafana-provisioning"
 DATASOURCES = yaml.safe_load((PROVISIONING / "datasources" / "datasources.yml").read_text())["datasources"]
@@ -24,12 +25,6 @@ SEED_QUERIES = {  # the seed lesson's queries, verbatim, and the panel type that
 }
 SCRAPE_INTERVAL_S = 5
 promtool = shutil.which("promtool")
-
-
-def all_panels(panels):
-    for panel in panels:
-        yield panel
-        yield from all_panels(panel.get("panels", []))
 
 
 def datasource_refs(node):
@@ -52,11 +47,6 @@ def parse_errors(exprs: list[str], tmp_path) -> str:
     path.write_text(yaml.safe_dump(rules))
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
     return "" if result.returncode == 0 else result.stdout + result.stderr
-
-
-def seconds(window: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d)", window))
 
 
 def test_datasources_have_fixed_uids_and_compose_urls():
@@ -94,14 +84,14 @@ def test_dashboard_references_only_provisioned_datasources(name):
     assert refs
     for ref in refs:  # an object {type, uid}, or a name (the alert list's source filter)
         assert (ref["uid"] in uids) if isinstance(ref, dict) else (ref in names), ref
-    for panel in all_panels(DASHBOARDS[name]["panels"]):
+    for panel in dashboard_panels(DASHBOARDS[name]):
         for target in panel.get("targets", []):
             assert target["datasource"] == {"type": "prometheus", "uid": "prometheus"}, panel["title"]
 
 
 @pytest.mark.parametrize("name", [p.name for p in DASHBOARD_FILES])
 def test_panels_have_unique_ids_known_types_and_a_valid_layout(name):
-    panels = list(all_panels(DASHBOARDS[name]["panels"]))
+    panels = list(dashboard_panels(DASHBOARDS[name]))
     ids = [p["id"] for p in panels]
     assert len(set(ids)) == len(ids)
     for panel in panels:
@@ -137,8 +127,7 @@ def test_overview_covers_the_lesson_panels():
     assert any("0.00172" in q.expr for q in fraud_share)  # the training base rate, drawn as a second series
     errors = [e for e in by_type["timeseries"] if "http_requests_total" in e]
     assert any('status=~"5.."' in e for e in errors) and any('status=~"4.."' in e for e in errors)
-    overview = DASHBOARDS[OVERVIEW_DASHBOARD.name]["panels"]
-    (alerts,) = [p for p in all_panels(overview) if p["type"] == "alertlist"]
+    (alerts,) = [p for p in dashboard_panels(DASHBOARDS[OVERVIEW_DASHBOARD.name]) if p["type"] == "alertlist"]
     assert alerts["options"]["stateFilter"]["firing"] is True
 
 
@@ -146,7 +135,7 @@ def test_queries_use_fixed_windows_of_at_least_two_scrapes():
     for q in dashboard_queries(DASHBOARDS_DIR):
         assert "$" not in q.expr, q  # no Grafana variables: the same PromQL runs in notebooks and tests
         for window in re.findall(r"\[([^\]:]+)(?::[^\]]*)?\]", q.expr):
-            assert seconds(window) >= 2 * SCRAPE_INTERVAL_S, (q.title, window)
+            assert parse_duration(window) >= 2 * SCRAPE_INTERVAL_S, (q.title, window)
 
 
 def test_dashboard_queries_flattens_rows_and_skips_hidden_targets(tmp_path):

@@ -15,7 +15,8 @@ import requests
 from workshop import panels, promql
 from workshop.appserver import AppServer
 from workshop.data import FEATURES, load_dataset
-from workshop.promql import DASHBOARDS_DIR, dashboard_queries
+from workshop.paths import DASHBOARDS_DIR
+from workshop.promql import dashboard_queries
 from workshop.stack import Stack
 from workshop.system_deps import missing_binaries
 from workshop.traffic import simulate
@@ -109,7 +110,7 @@ def test_inline_drawing_shows_every_panel(live, path):
     stack, _ = live
     fig, report = panels.draw_dashboard(stack.prometheus_url, path, since=timedelta(minutes=2))
     plt.close(fig)
-    assert len(report) == len(list(panels.panels_of(json.loads(path.read_text()))))
+    assert len(report) == len(list(promql.dashboard_panels(json.loads(path.read_text()), rows=False)))
     bad = report[report["status"] != "ok"]
     assert bad.empty, f"{path.name}:\n{bad.to_string()}"
 

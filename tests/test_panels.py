@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workshop import panels, procs
+from workshop import panels, procs, promql
 from workshop.panels import NO_DATA, OK, PanelData
 from workshop.promql import OVERVIEW_DASHBOARD
 
@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 OVERVIEW = json.loads(OVERVIEW_DASHBOARD.read_text())
-BY_TITLE = {p["title"]: p for p in panels.panels_of(OVERVIEW)}
+BY_TITLE = {p["title"]: p for p in promql.dashboard_panels(OVERVIEW, rows=False)}
 T0 = pd.Timestamp("2024-05-01 12:00:00", tz="UTC")
 
 
@@ -84,7 +84,7 @@ def test_bucket_counts_de_accumulate_le_and_sort_inf_last():
 
 
 def test_panel_rects_stay_inside_the_figure_and_do_not_overlap():
-    grid = [p["gridPos"] for p in panels.panels_of(OVERVIEW)]
+    grid = [p["gridPos"] for p in promql.dashboard_panels(OVERVIEW, rows=False)]
     rows = max(g["y"] + g["h"] for g in grid)
     rects = [panels.panel_rect(g, rows, 16, rows * panels.UNIT_HEIGHT_IN, pad_left=0.75) for g in grid]
     for left, bottom, width, height in rects:

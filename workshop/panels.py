@@ -34,7 +34,6 @@ from workshop.promql import OVERVIEW_DASHBOARD
 GRID_COLUMNS = 24
 UNIT_HEIGHT_IN = 0.34  # one Grafana grid row is 30 px
 RANGE_TYPES = {"timeseries", "heatmap"}  # drawn over time; the others show the latest value
-STAT_TYPES = {"stat", "gauge", "bargauge"}
 GRAFANA_COLORS = {"green": "tab:green", "red": "tab:red", "blue": "tab:blue", "purple": "tab:purple",
                   "orange": "tab:orange", "yellow": "gold", "dark-orange": "darkorange", "text": "black"}
 NO_DATA, OK = "no data", "ok"
@@ -50,14 +49,6 @@ class PanelData:
 
 
 # ---------------------------------------------------------------- small pure helpers
-
-def panels_of(dashboard: dict):
-    """Every drawable panel, rows flattened (a collapsed row keeps its panels inside it)."""
-    for panel in dashboard.get("panels", []):
-        if panel.get("type") != "row":
-            yield panel
-        yield from panels_of(panel)
-
 
 def label_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in ("timestamp", "value")]
@@ -402,7 +393,7 @@ def draw_dashboard(prom_url: str, path: str | Path = OVERVIEW_DASHBOARD,
     step: seconds between points (default: about 300 points across the range, at least 1 s).
     """
     dashboard = json.loads(Path(path).read_text())
-    panels = list(panels_of(dashboard))
+    panels = list(promql.dashboard_panels(dashboard, rows=False))
     end_s = _seconds(end) if end is not None else datetime.now().timestamp()
     start_s = end_s - since.total_seconds() if isinstance(since, timedelta) else _seconds(since)
     step = step or max(1.0, round((end_s - start_s) / 300))

@@ -126,10 +126,12 @@ def wait_for(prom_url: str, query: str, predicate: Callable[[pd.DataFrame], bool
                       describe=lambda last: f"last result:\n{last}")
 
 
-def _panels(panels: list[dict]):
-    for panel in panels:
-        yield panel
-        yield from _panels(panel.get("panels", []))  # panels inside collapsed rows
+def dashboard_panels(dashboard: dict, rows: bool = True):
+    """Every panel of a dashboard, those inside (collapsed) rows too; the rows themselves unless rows=False."""
+    for panel in dashboard.get("panels", []):
+        if rows or panel.get("type") != "row":
+            yield panel
+        yield from dashboard_panels(panel, rows)
 
 
 def dashboard_queries(path: str | Path = OVERVIEW_DASHBOARD) -> list[PanelQuery]:
@@ -138,7 +140,7 @@ def dashboard_queries(path: str | Path = OVERVIEW_DASHBOARD) -> list[PanelQuery]
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     queries = []
     for file in files:
-        for panel in _panels(json.loads(file.read_text())["panels"]):
+        for panel in dashboard_panels(json.loads(file.read_text())):
             for target in panel.get("targets", []):
                 if target.get("expr") and not target.get("hide"):
                     queries.append(PanelQuery(panel.get("title", ""), panel["type"], target["expr"]))
