@@ -8,9 +8,10 @@ from itertools import combinations
 import pytest
 import yaml
 
-from workshop.paths import DASHBOARDS_DIR, REPO_ROOT
+from workshop.paths import DASHBOARDS_DIR, REPO_ROOT, RULES_DIR
 from workshop.promql import OVERVIEW_DASHBOARD, dashboard_panels, dashboard_queries
-from workshop.rules import parse_duration
+from workshop.rules import load_rules, parse_duration
+from workshop.synthetic import BASE_RATE
 
 PROVISIONING = REPO_ROOT / "grafana-provisioning"
 DATASOURCES = yaml.safe_load((PROVISIONING / "datasources" / "datasources.yml").read_text())["datasources"]
@@ -122,11 +123,10 @@ def test_overview_covers_the_lesson_panels():
     assert "model_accuracy" in by_type["stat"]
     assert any("model_info" in e for e in by_type["stat"])
     assert any("prediction_latency_seconds_bucket" in e for e in by_type["heatmap"])
-    fraud_share = [q for q in queries if "fraud" in q.title.lower() and q.type == "timeseries"]
-    assert any('class_name="fraud"' in q.expr for q in fraud_share)
-    assert any("0.00172" in q.expr for q in fraud_share)  # the training base rate, drawn as a second series
-    errors = [e for e in by_type["timeseries"] if "http_requests_total" in e]
-    assert any('status=~"5.."' in e for e in errors) and any('status=~"4.."' in e for e in errors)
+    fraud_share = [q.expr for q in queries if "fraud" in q.title.lower() and q.type == "timeseries"]
+    assert fraud_share == ['job:predictions_fraud:share_5m{job="ml-model-app"}', f"vector({BASE_RATE})"]
+    assert {'job:http_requests_errors:ratio_5m{job="ml-model-app"}',
+            'job:http_requests_client_errors:ratio_5m{job="ml-model-app"}'} <= set(by_type["timeseries"])
     (alerts,) = [p for p in dashboard_panels(DASHBOARDS[OVERVIEW_DASHBOARD.name]) if p["type"] == "alertlist"]
     assert alerts["options"]["stateFilter"]["firing"] is True
 
@@ -155,3 +155,31 @@ def test_every_query_parses(tmp_path):
     assert exprs
     assert parse_errors(exprs, tmp_path) == ""
     assert "parse error" in parse_errors(["sum(rate(predictions_total[5m])"], tmp_path)  # the check can fail
+
+
+def test_non_seed_panels_read_recording_rules_the_alerts_read():
+    """A panel and an alert showing the same quantity must not disagree: outside the seed's three verbatim
+    queries, no panel computes a window itself; it reads a recording rule, the one the alerts read."""
+    rules = load_rules()
+    recorded = {r.name for r in rules if r.kind == "record"}
+    alert_inputs = {name for r in rules if r.kind == "alert" for name in recorded if name in r.expr}
+    shown = set()
+    for q in dashboard_queries(DASHBOARDS_DIR):
+        if q.expr in SEED_QUERIES:
+            continue
+        assert "[" not in q.expr, f"{q.title!r} computes its own window: {q.expr}"
+        shown |= {name for name in re.findall(r"[a-z_]+:[a-z_0-9]+:[a-z_0-9]+", q.expr)}
+    assert shown <= recorded, shown - recorded
+    assert {"job:predictions_fraud:share_5m", "job:http_requests_errors:ratio_5m",
+            "job:http_requests_client_errors:ratio_5m"} <= shown & alert_inputs
+
+
+def test_one_base_rate_for_data_dashboard_and_alerts():
+    assert BASE_RATE == pytest.approx(492 / 284_807, abs=1e-5)  # the published 0.172 %
+    drawn = [q.expr for q in dashboard_queries(OVERVIEW_DASHBOARD) if q.expr.startswith("vector(")]
+    assert drawn == [f"vector({BASE_RATE})"]
+    (too_high,) = [r for r in load_rules() if r.name == "FraudShareTooHigh"]
+    threshold = float(re.search(r"share_5m > ([0-9.]+)", too_high.expr).group(1))
+    assert threshold == pytest.approx(10 * BASE_RATE)  # "10x the training base rate"
+    alerts_text = (RULES_DIR / "alerts.yml").read_text()
+    assert f"p = {BASE_RATE}" in alerts_text and f"{100 * BASE_RATE:.3f} %" in alerts_text
