@@ -19,10 +19,9 @@ from workshop.data import (
     DataSchemaError,
     from_openml_frame,
     load_dataset,
-    split_features_target,
-    train_val_test_split,
     validate_schema,
 )
+from workshop.training import split_dataset
 
 V = synthetic.V_COLUMNS
 
@@ -114,10 +113,10 @@ def test_full_size_generation_is_fast_and_matches_the_real_extremes():
 
 def test_logistic_regression_is_good_but_not_perfect():
     """The property the lessons rely on: AP near the published 0.71-0.75, not a trivially separable 1.0."""
-    train, _, test = train_val_test_split(synthetic.generate(150_000, seed=0), seed=42)
+    split = split_dataset(synthetic.generate(150_000, seed=0), seed=42)
     model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=1000))])
-    model.fit(*split_features_target(train))
-    x_test, y_test = split_features_target(test)
+    model.fit(split.X_train, split.y_train)
+    x_test, y_test = split.X_test, split.y_test
     scores = model.predict_proba(x_test)[:, 1]
     assert 0.55 <= average_precision_score(y_test, scores) <= 0.85
     assert 0.90 <= roc_auc_score(y_test, scores) <= 0.995
@@ -130,11 +129,10 @@ def test_logistic_regression_is_good_but_not_perfect():
 def test_feature_lists_and_split_helpers(small_frame):
     assert FEATURES == ["Time", *V, "Amount"]
     assert MONITORED_FEATURES == [*V, "Amount"]
-    features, target = split_features_target(small_frame)
-    assert list(features.columns) == FEATURES and target.name == TARGET
-    train, validation, test = train_val_test_split(small_frame)
-    assert (len(train), len(validation), len(test)) == (3_000, 1_000, 1_000)
-    assert [part[TARGET].sum() for part in (train, validation, test)] == [30, 10, 10]
+    split = split_dataset(small_frame)
+    assert list(split.X_train.columns) == FEATURES and split.y_train.name == TARGET
+    assert (len(split.X_train), len(split.X_val), len(split.X_test)) == (3_000, 1_000, 1_000)
+    assert [part.sum() for part in (split.y_train, split.y_val, split.y_test)] == [30, 10, 10]
 
 
 def test_synthetic_source_reports_what_it_generated():

@@ -7,7 +7,6 @@
 
     frame, source = load_dataset()
     print(source.description)
-    X, y = split_features_target(frame)
 """
 from __future__ import annotations
 
@@ -80,21 +79,6 @@ def validate_schema(frame: pd.DataFrame) -> None:
     bad_classes = sorted(set(frame[TARGET].unique()) - {0, 1})
     if bad_classes:
         raise DataSchemaError(f"{TARGET} must be 0 or 1, found also: {', '.join(map(str, bad_classes[:10]))}")
-
-
-def split_features_target(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """The model inputs in FEATURES order, and the 0/1 target."""
-    missing = [name for name in COLUMNS if name not in frame.columns]
-    if missing:
-        raise DataSchemaError(f"missing columns: {', '.join(missing)}")
-    return frame[FEATURES], frame[TARGET]
-
-
-def train_val_test_split(frame: pd.DataFrame, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Stratified 60/20/20 split into train, validation and held-out test frames."""
-    train, rest = train_test_split(frame, test_size=0.4, stratify=frame[TARGET], random_state=seed)
-    validation, test = train_test_split(rest, test_size=0.5, stratify=rest[TARGET], random_state=seed)
-    return train, validation, test
 
 
 def stratified_sample(frame: pd.DataFrame, n_rows: int, seed: int = 0) -> pd.DataFrame:
