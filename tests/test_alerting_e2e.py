@@ -32,7 +32,7 @@ TIMEOUT = 60  # per step; each normally takes 2-15 s
 def lesson(tmp_path_factory, model_dir):
     """Webhook receiver, app with faults, stack with lesson-speed rules, background traffic."""
     tmp = tmp_path_factory.mktemp("alerting")
-    lesson_rules(tmp / "rules", windows=30, fors=30, min_window="10s")
+    lesson_rules(tmp / "rules", window_speedup=30, for_speedup=30, min_window="10s")
     receiver = WebhookReceiver(port=0, log_path=tmp / "alerts.jsonl").start()
     app = stack = traffic = None
     try:

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.drift import PROFILE, DriftBinner, DriftMonitor, DriftProfileError, ReferenceProfile, load_profile
 from app.main import create_app
 from app.model import ARTIFACT, CARD, FraudModel
-from workshop import drift
+from workshop import drift_harness, drift_stats
 from workshop.data import FEATURES, load_dataset
 from workshop.paths import RULES_DIR
 from workshop.reference_profile import describe_values
@@ -29,27 +29,27 @@ SKEWED_PSI = 0.25 * np.log(2) + 0.25 * np.log(1.5)  # = 0.2747, as in prometheus
 # ---------------------------------------------------------------- the statistics
 
 def test_identical_distributions_give_zero():
-    assert drift.psi(np.full(10, 7), UNIFORM) == pytest.approx(0, abs=1e-12)
-    assert drift.binned_ks(np.full(10, 7), UNIFORM) == pytest.approx(0, abs=1e-12)
+    assert drift_stats.psi(np.full(10, 7), UNIFORM) == pytest.approx(0, abs=1e-12)
+    assert drift_stats.binned_ks(np.full(10, 7), UNIFORM) == pytest.approx(0, abs=1e-12)
 
 
 def test_known_shares_give_the_values_the_promtool_tests_expect():
-    assert drift.psi(SKEWED, UNIFORM) == pytest.approx(SKEWED_PSI)
-    assert round(float(drift.psi(SKEWED, UNIFORM)), 4) == 0.2747
-    assert drift.binned_ks(SKEWED, UNIFORM) == pytest.approx(0.25)
+    assert drift_stats.psi(SKEWED, UNIFORM) == pytest.approx(SKEWED_PSI)
+    assert round(float(drift_stats.psi(SKEWED, UNIFORM)), 4) == 0.2747
+    assert drift_stats.binned_ks(SKEWED, UNIFORM) == pytest.approx(0.25)
 
 
 def test_an_empty_bin_is_floored_at_epsilon_and_an_empty_window_has_no_value():
     live = np.array([0, 10, 10, 10, 10, 10, 10, 10, 10, 10])
-    expected = (drift.EPSILON - 0.1) * np.log(drift.EPSILON / 0.1) + 9 * (1 / 9 - 0.1) * np.log((1 / 9) / 0.1)
-    assert drift.psi(live, UNIFORM) == pytest.approx(expected)
-    assert np.isnan(drift.psi(np.zeros(10), UNIFORM)) and np.isnan(drift.binned_ks(np.zeros(10), UNIFORM))
+    expected = (drift_stats.EPSILON - 0.1) * np.log(drift_stats.EPSILON / 0.1) + 9 * (1 / 9 - 0.1) * np.log((1 / 9) / 0.1)
+    assert drift_stats.psi(live, UNIFORM) == pytest.approx(expected)
+    assert np.isnan(drift_stats.psi(np.zeros(10), UNIFORM)) and np.isnan(drift_stats.binned_ks(np.zeros(10), UNIFORM))
 
 
 def test_psi_noise_without_drift_is_about_bins_minus_one_over_n():
     rng = np.random.default_rng(0)
     for n in (200, 1000, 5000):
-        values = [drift.psi(rng.multinomial(n, UNIFORM), UNIFORM) for _ in range(2000)]
+        values = [drift_stats.psi(rng.multinomial(n, UNIFORM), UNIFORM) for _ in range(2000)]
         assert np.mean(values) == pytest.approx(9 / n, rel=0.15), n
 
 
@@ -65,9 +65,9 @@ def test_binned_ks_of_a_normal_shift_matches_the_exact_value():
     binner = DriftBinner(profile, [])
     live = stats.norm.rvs(loc=0.5, size=200_000, random_state=2)
     counts = np.bincount(binner.bins(np.empty((len(live), 0)), live)[:, 0], minlength=10)
-    assert drift.binned_ks(counts, UNIFORM) == pytest.approx(exact, abs=0.005)
+    assert drift_stats.binned_ks(counts, UNIFORM) == pytest.approx(exact, abs=0.005)
     unbinned = stats.ks_2samp(live, profile.score.sample).statistic  # the raw test sees a bit more
-    assert drift.binned_ks(counts, UNIFORM) <= unbinned + 0.02
+    assert drift_stats.binned_ks(counts, UNIFORM) <= unbinned + 0.02
 
 
 # ---------------------------------------------------------------- the app's bins and counters
@@ -153,31 +153,31 @@ def test_the_app_serves_without_drift_monitoring_when_the_profile_is_unusable(mo
 def test_the_rules_use_the_same_window_epsilon_thresholds_minimum_and_for():
     text = (RULES_DIR / "drift.yml").read_text()
     rules = {r.get("record") or r.get("alert"): r for g in yaml.safe_load(text)["groups"] for r in g["rules"]}
-    assert set(re.findall(r"\[(\w+)\]", text)) == {drift.WINDOW}
-    assert set(re.findall(r"clamp_min\([^,]+, ([\d.]+)\)", text)) == {str(drift.EPSILON)}
-    assert f">= bool {drift.MIN_SAMPLE}" in rules["job:drift_verdict_ready:bool"]["expr"]
+    assert set(re.findall(r"\[(\w+)\]", text)) == {drift_stats.WINDOW}
+    assert set(re.findall(r"clamp_min\([^,]+, ([\d.]+)\)", text)) == {str(drift_stats.EPSILON)}
+    assert f">= bool {drift_stats.MIN_SAMPLE}" in rules["job:drift_verdict_ready:bool"]["expr"]
     verdict = rules["job_feature:drift_detected:bool"]["expr"]
-    assert f"job_feature:drift_psi:5m >= bool {drift.PSI_THRESHOLD}" in verdict
-    assert f"job_feature:drift_ks:5m >= bool {drift.KS_THRESHOLD}" in verdict
-    assert {rules[a]["for"] for a in ("ModelInputDrift", "ModelScoreDrift")} == {drift.FOR}
+    assert f"job_feature:drift_psi:5m >= bool {drift_stats.PSI_THRESHOLD}" in verdict
+    assert f"job_feature:drift_ks:5m >= bool {drift_stats.KS_THRESHOLD}" in verdict
+    assert {rules[a]["for"] for a in ("ModelInputDrift", "ModelScoreDrift")} == {drift_stats.FOR}
 
 
 # ---------------------------------------------------------------- the harness
 
 def test_detector_from_rules_converts_time_to_requests():
-    lesson = drift.Detector.from_rules(rate=20, window_s=30, interval_s=5, for_s=2)
+    lesson = drift_harness.Detector.from_rules(rate=20, window_s=30, interval_s=5, for_s=2)
     assert (lesson.window, lesson.step, lesson.for_evaluations) == (600, 100, 2)
-    production = drift.Detector.from_rules(rate=2, window_s=300, interval_s=5, for_s=60)
+    production = drift_harness.Detector.from_rules(rate=2, window_s=300, interval_s=5, for_s=60)
     assert (production.window, production.step, production.for_evaluations) == (600, 10, 13)
     with pytest.raises(ValueError):
-        drift.Detector(window=150, step=100)
+        drift_harness.Detector(window=150, step=100)
 
 
 def test_window_counts_are_the_counts_of_the_last_window_requests():
     rng = np.random.default_rng(3)
     bins = rng.integers(0, 10, size=(1000, 4))
-    detector = drift.Detector(window=300, step=100)
-    counts = drift.window_counts(bins, detector, 10)
+    detector = drift_harness.Detector(window=300, step=100)
+    counts = drift_harness.window_counts(bins, detector, 10)
     assert counts.shape == (10, 4, 10)
     for k in (0, 2, 9):
         end = (k + 1) * 100
@@ -187,8 +187,8 @@ def test_window_counts_are_the_counts_of_the_last_window_requests():
 
 def test_firing_needs_consecutive_evaluations():
     condition = np.array([0, 1, 0, 1, 1, 1, 0, 1, 1], dtype=bool)
-    assert drift.firing(condition, 1).tolist() == condition.tolist()
-    assert drift.firing(condition, 2).tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 1]
+    assert drift_harness.firing(condition, 1).tolist() == condition.tolist()
+    assert drift_harness.firing(condition, 2).tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 1]
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +200,8 @@ def harness_inputs(model_dir, profile):
 def test_the_lesson_detector_meets_its_targets(harness_inputs):
     """1-sigma shift of V14: detected within 500 requests; clean traffic: no false alarm in 150k requests."""
     df, model, profile = harness_inputs
-    lesson = drift.Detector.from_rules(rate=20, window_s=30, interval_s=5, for_s=2)
-    table = drift.harness_table(df, model, profile, {"lesson": lesson}, ["shift:V14:1.0@500"],
+    lesson = drift_harness.Detector.from_rules(rate=20, window_s=30, interval_s=5, for_s=2)
+    table = drift_harness.harness_table(df, model, profile, {"lesson": lesson}, ["shift:V14:1.0@500"],
                                 clean_requests=50_000, drift_requests=3_000, seeds=(1, 2, 3))
     rows = table.set_index(["scenario", "alert"])
     shift = rows.loc[("shift:V14:1@500", "inputs")]
@@ -214,6 +214,6 @@ def test_the_lesson_detector_meets_its_targets(harness_inputs):
 def test_a_detector_without_a_minimum_sample_raises_false_alarms(harness_inputs):
     """The harness can fail: with no minimum sample and a low threshold, noise alone fires."""
     df, model, profile = harness_inputs
-    noisy = drift.Detector(window=50, step=10, min_sample=1, psi_threshold=0.1, ks_threshold=1.0)
-    table = drift.harness_table(df, model, profile, {"noisy": noisy}, [], clean_requests=5_000, seeds=(1,))
+    noisy = drift_harness.Detector(window=50, step=10, min_sample=1, psi_threshold=0.1, ks_threshold=1.0)
+    table = drift_harness.harness_table(df, model, profile, {"noisy": noisy}, [], clean_requests=5_000, seeds=(1,))
     assert table.set_index("alert").loc["inputs", "false alarms / 100k"] > 100

@@ -202,7 +202,7 @@ def test_lesson_rules_with_an_explicit_mapping(tmp_path):
     for name in ("recording.yml", "alerts.yml"):
         shutil.copy(RULES_DIR / name, source)
     mapping = {"5m": "1m", "2h": "15m"}
-    lesson_rules(tmp_path, src_dir=source, windows=mapping, fors={"1m": "5s", "5m": "15s", "10m": "30s"})
+    lesson_rules(tmp_path, src_dir=source, window_speedup=mapping, for_speedup={"1m": "5s", "5m": "15s", "10m": "30s"})
     recording = yaml.safe_load((tmp_path / "recording.yml").read_text())
     exprs = [r["expr"] for g in recording["groups"] for r in g["rules"]]
     assert any("[1m]" in e for e in exprs) and any("[15m]" in e for e in exprs)
@@ -210,7 +210,7 @@ def test_lesson_rules_with_an_explicit_mapping(tmp_path):
               for r in g["rules"]}
     assert alerts["ModelLatencyP95High"]["for"] == "15s" and alerts["ModelApiDown"]["for"] == "5s"
     with pytest.raises(KeyError, match="10m"):  # a mapping must name every duration the rules use
-        lesson_rules(tmp_path / "incomplete", src_dir=source, windows=mapping, fors={"1m": "5s", "5m": "15s"})
+        lesson_rules(tmp_path / "incomplete", src_dir=source, window_speedup=mapping, for_speedup={"1m": "5s", "5m": "15s"})
 
 
 def test_lesson_rules_never_overwrite_the_source_and_replace_only_derived_files(tmp_path):

@@ -6,8 +6,8 @@
 
 The lesson-speed copy: production rules wait minutes (`for: 5m` over 5-minute windows); a live lesson
 and CI cannot. `lesson_rules` DERIVES a copy from the committed files instead of keeping a second one:
-range windows are divided by `windows` (default 10: [5m] -> [30s], never below 20s = 4 scrapes at
-5 s) and `for:` by `fors` (default 30: 5m -> 10s, 1m -> 2s), or both follow an explicit mapping
+range windows are divided by `window_speedup` (default 10: [5m] -> [30s], never below 20s = 4 scrapes at
+5 s) and `for:` by `for_speedup` (default 30: 5m -> 10s, 1m -> 2s), or both follow an explicit mapping
 ({"5m": "30s", ...}). Thresholds, labels, annotations and rule names stay as they are, so
 dashboards and alerts built on `job:...:rate5m` work unchanged (in the copy that name holds a 30 s rate).
 With a 5 s scrape/evaluation interval, ModelLatencyP95High then fires 20-25 s into a latency fault and
@@ -177,11 +177,11 @@ def derive_rules(config: dict, window: Callable[[str], str], for_: Callable[[str
 
 
 def lesson_rules(dst_dir: str | Path = LESSON_RULES_DIR, src_dir: str | Path = RULES_DIR,
-                 windows: float | Mapping[str, str] = 10, fors: float | Mapping[str, str] = 30,
+                 window_speedup: float | Mapping[str, str] = 10, for_speedup: float | Mapping[str, str] = 30,
                  min_window: str = "20s") -> list[Path]:
     """Write the lesson-speed variant of every rule file in `src_dir` into `dst_dir`; return the paths.
 
-    `windows` / `fors`: speedup factors for range windows / `for:` durations, or explicit mappings
+    `window_speedup` / `for_speedup`: speedup factors for range windows / `for:` durations, or explicit mappings
     such as {"5m": "30s", "2h": "10m"}. Factor-scaled windows never go below `min_window` (rate() needs
     at least two scrapes in its window; four are safer). Derived files left from an earlier call are
     replaced; other files in `dst_dir` are left alone.
@@ -192,14 +192,14 @@ def lesson_rules(dst_dir: str | Path = LESSON_RULES_DIR, src_dir: str | Path = R
     sources = rule_files(src_dir)
     if not sources:
         raise FileNotFoundError(f"no *.yml rule files in {src_dir}")
-    window, step = duration_converter(windows, min_window), duration_converter(windows)
-    for_ = duration_converter(fors)
+    window, step = duration_converter(window_speedup, min_window), duration_converter(window_speedup)
+    for_ = duration_converter(for_speedup)
     dst_dir.mkdir(parents=True, exist_ok=True)
     for stale in dst_dir.glob("*.yml"):
         if stale.read_text().startswith(DERIVED_MARKER):
             stale.unlink()
-    how = (f"range windows {_describe(windows)} (at least {min_window})" if not isinstance(windows, Mapping)
-           else f"range windows {dict(windows)}") + f", for: {_describe(fors)}"
+    how = (f"range windows {_describe(window_speedup)} (at least {min_window})" if not isinstance(window_speedup, Mapping)
+           else f"range windows {dict(window_speedup)}") + f", for: {_describe(for_speedup)}"
     written = []
     for source in sources:
         derived = derive_rules(yaml.safe_load(source.read_text()) or {}, window, for_, step)

@@ -1,18 +1,7 @@
-"""The drift lesson's statistics and the offline harness that measures the deployed detector.
+"""The offline harness that measures the deployed drift detector: replay seeded streams (no server), bin them
+exactly as the app does, and run the alert's logic over them in request counts.
 
-The app counts values into the training profile's decile bins (app/drift.py); Prometheus turns the counts
-of a sliding window into statistics (prometheus/rules/drift.yml). This module computes the SAME
-statistics from the same bins, epsilon, window and thresholds, so that replaying seeded streams offline
-(no server) measures what the deployed detector does:
-
-    psi(live_counts, reference_shares)       sum((live - ref) * ln(live / ref)), shares floored at EPSILON
-    binned_ks(live_counts, reference_shares) max |cumulative live share - cumulative reference share|
-    harness_table(...)                       detection delay and false alarms per 100k clean requests
-
-Reading PSI (population stability index): < 0.1 no meaningful change, 0.1-0.25 moderate, > 0.25
-significant. With N values in the window and no drift, N x PSI is roughly chi-squared with bins - 1
-degrees of freedom, so pure noise gives PSI ~ (bins - 1) / N: 0.009 at N = 1000, 0.09 at N = 100.
-That is why there is no verdict below MIN_SAMPLE values.
+    harness_table(...)   detection delay and false alarms per 100k clean requests, per detector and scenario
 
 Windows are in time in Prometheus and in requests here: window requests = request rate x window seconds,
 evaluation step = rate x evaluation interval, and an alert with `for: F` fires at the (F / interval + 1)-th
@@ -30,38 +19,8 @@ import pandas as pd
 from app.drift import DriftBinner, ReferenceProfile  # the app's own binning: the same bins by construction
 from app.model import FraudModel
 from workshop.data import FEATURES
+from workshop.drift_stats import KS_THRESHOLD, MIN_SAMPLE, PSI_THRESHOLD, binned_ks, psi
 from workshop.scenarios import parse_scenario, stream
-
-# ---- the deployed detector: the same constants as prometheus/rules/drift.yml (tests/test_drift.py checks)
-EPSILON = 1e-4           # an empty bin counts as a 0.01 % share (ln(0) is -inf)
-PSI_THRESHOLD = 0.25     # "significant" in the usual reading
-KS_THRESHOLD = 0.15      # binned KS distance (max cumulative share difference)
-MIN_SAMPLE = 500         # values in the window before any verdict
-WINDOW = "5m"            # production window; the lesson-speed copy uses 30s
-FOR = "1m"               # production `for:`; the lesson-speed copy uses 2s
-
-
-# ---------------------------------------------------------------- the statistics
-
-def shares(counts: np.ndarray) -> np.ndarray:
-    """Counts -> shares along the last axis (an empty window gives NaN: there is nothing to compare)."""
-    counts = np.asarray(counts, dtype=float)
-    total = counts.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return counts / total
-
-
-def psi(live_counts, reference_shares, eps: float = EPSILON) -> np.ndarray:
-    """Population stability index over the last axis (bins); NaN for an empty window."""
-    live = np.maximum(shares(live_counts), eps)
-    ref = np.maximum(np.asarray(reference_shares, dtype=float), eps)
-    return ((live - ref) * np.log(live / ref)).sum(axis=-1)
-
-
-def binned_ks(live_counts, reference_shares) -> np.ndarray:
-    """Kolmogorov-Smirnov distance on the bins: the largest gap between the cumulative shares."""
-    gap = np.cumsum(shares(live_counts) - np.asarray(reference_shares, dtype=float), axis=-1)
-    return np.abs(gap[..., :-1]).max(axis=-1)
 
 
 def profile_shares(profile: ReferenceProfile, binner: DriftBinner) -> np.ndarray:
@@ -174,7 +133,7 @@ class Outcome:
     drifted_features: str      # the alert instances that fired first after the onset
 
 
-def evaluate(rep: Replay, detector: Detector, reference: np.ndarray, names: np.ndarray) -> list[Outcome]:
+def run_detector(rep: Replay, detector: Detector, reference: np.ndarray, names: np.ndarray) -> list[Outcome]:
     """Run the detector over a replay. Like the rules, the input alert has one instance per feature: each
     instance that starts firing before the onset is a false alarm; the delay is to the first one after it."""
     counts = window_counts(rep.bins, detector, reference.shape[1])
@@ -208,7 +167,7 @@ def harness_table(df: pd.DataFrame, model, profile: ReferenceProfile, detectors:
     rows = []
     for label, detector in detectors.items():
         for rep in replays:
-            rows += [{"detector": label, **asdict(o)} for o in evaluate(rep, detector, reference, names)]
+            rows += [{"detector": label, **asdict(o)} for o in run_detector(rep, detector, reference, names)]
     frame = pd.DataFrame(rows)
     table = []
     for (label, scenario, alert), group in frame.groupby(["detector", "scenario", "alert"], sort=False):
