@@ -61,9 +61,9 @@ def live(model_dir, tmp_path_factory):
         summary = simulate(f"{app.url}/predict", rate=0, count=N_REQUESTS, concurrency=4,
                            scenario=FRAUD_SCENARIO, seed=5, progress=False)
         invalid += post_invalid_requests(app.url)
-        assert summary.ok == N_REQUESTS and summary.frauds_predicted > 0, summary
+        assert summary.succeeded == N_REQUESTS and summary.frauds_predicted > 0, summary
         # everything sent has been scraped: predictions and client errors
-        promql.wait_for(stack.prometheus_url, f'sum(predictions_total{{job="ml-model-app"}}) >= {summary.ok}',
+        promql.wait_for(stack.prometheus_url, f'sum(predictions_total{{job="ml-model-app"}}) >= {summary.succeeded}',
                         timeout=20)
         promql.wait_for(stack.prometheus_url, f'sum(invalid_requests_total{{job="ml-model-app"}}) >= {invalid}',
                         timeout=20)

@@ -53,12 +53,12 @@ def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffi
         assert value(prom, 'max(job_feature:drift_psi:5m{feature!="score"})') < 0.1  # noise: ~9 / 1000 values
     finally:
         summary = clean.stop()
-    assert summary.ok == summary.sent > 0, summary
+    assert summary.succeeded == summary.sent > 0, summary
 
     # Both gunicorn workers counted into the same series: every record once per feature, exactly.
-    scraped = f'sum(drift_bin_observations_total{{feature="score"}}) == {summary.ok} and sum(predictions_total) == {summary.ok}'
+    scraped = f'sum(drift_bin_observations_total{{feature="score"}}) == {summary.succeeded} and sum(predictions_total) == {summary.succeeded}'
     promql.wait_for(prom, scraped, timeout=10, interval=0.5)
-    assert value(prom, 'sum(drift_bin_observations_total{feature="V14"})') == summary.ok
+    assert value(prom, 'sum(drift_bin_observations_total{feature="V14"})') == summary.succeeded
 
     drift = run_in_background(f"{app.url}/predict", rate=RATE, duration=MAX_TRAFFIC_S, seed=2,
                               scenario="shift:V14:1.0@0")

@@ -105,7 +105,7 @@ def received_in_order(server):
 
 def test_count_is_exact_and_records_follow_the_scenario_stream(server, df):
     summary = run(server, df, rate=0, count=37, concurrency=4, seed=2, scenario="shift:V14:1.0@10")
-    assert (summary.sent, summary.ok, summary.errors, server.n) == (37, 37, {}, 37)
+    assert (summary.sent, summary.succeeded, summary.errors, server.n) == (37, 37, {}, 37)
     expected = [record for _, record, _ in stream(df, "shift:V14:1.0@10", 37, seed=2)]
     assert received_in_order(server) == expected  # exact indices, exact values on the wire
     assert summary.drifted_sent == 27
@@ -115,7 +115,7 @@ def test_count_is_exact_and_records_follow_the_scenario_stream(server, df):
 def test_duration_bound(server, df):
     summary = run(server, df, rate=0, duration=1.0, concurrency=2)
     assert 1.0 <= summary.duration_s < 1.5
-    assert summary.sent == server.n == summary.ok > 20
+    assert summary.sent == server.n == summary.succeeded > 20
 
 
 def test_rate_follows_a_shared_schedule(server, df):
@@ -130,17 +130,17 @@ def test_rate_follows_a_shared_schedule(server, df):
 def test_errors_counted_by_status(server, df):
     server.fail_every = 5
     summary = run(server, df, rate=0, count=50, concurrency=3)
-    assert summary.sent == 50 and summary.ok == 40 and summary.errors == {"500": 10}
+    assert summary.sent == 50 and summary.succeeded == 40 and summary.errors == {"500": 10}
     assert "500: 10" in str(summary)
 
 
 def test_slow_server_latency_and_timeouts(server, df):
     server.delay = 0.05
     summary = run(server, df, rate=0, count=6, concurrency=1)
-    assert summary.ok == 6 and 50 <= summary.latency_p50_ms < 500
+    assert summary.succeeded == 6 and 50 <= summary.latency_p50_ms < 500
     server.delay = 0.4
     summary = run(server, df, rate=0, count=4, concurrency=4, timeout=0.1)
-    assert summary.ok == 0 and summary.errors == {"timeout": 4}
+    assert summary.succeeded == 0 and summary.errors == {"timeout": 4}
 
 
 def test_connection_errors_are_counted_not_raised(df):
@@ -149,7 +149,7 @@ def test_connection_errors_are_counted_not_raised(df):
         port = sock.getsockname()[1]
     summary = simulate(f"http://127.0.0.1:{port}/predict", df, rate=0, count=5, concurrency=2,
                        progress=False)
-    assert summary.sent == 5 and summary.ok == 0 and summary.errors == {"conn": 5}
+    assert summary.sent == 5 and summary.succeeded == 0 and summary.errors == {"conn": 5}
     assert summary.latency_p50_ms is None and "no HTTP responses" in str(summary)
 
 
@@ -203,7 +203,7 @@ def test_bounds_and_arguments_are_checked(server, df):
 
 
 def test_summary_as_dict_and_text():
-    summary = Summary(url="u", scenario="clean", sent=3, ok=2, errors={"conn": 1}, duration_s=1.5,
+    summary = Summary(url="u", scenario="clean", sent=3, succeeded=2, errors={"conn": 1}, duration_s=1.5,
                       target_rate=2, achieved_rate=2.0, latency_p50_ms=1, latency_p95_ms=2, latency_p99_ms=3)
     assert json.loads(json.dumps(summary.as_dict()))["errors"] == {"conn": 1}
     text = str(summary)
@@ -218,7 +218,7 @@ def test_cli_end_to_end(server):
     assert "sent     20 in" in done.stdout and "scenario shift:V14:1@5" in done.stdout
     assert server.n == 20
     done = subprocess.run([*command, "--json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-    assert json.loads(done.stdout)["ok"] == 20
+    assert json.loads(done.stdout)["succeeded"] == 20
 
 
 def test_cli_refuses_bad_input(capsys):
@@ -244,7 +244,7 @@ def test_against_the_real_app(app, scrape, df):
         http.shutdown()
         http.server_close()
         thread.join(5)
-    assert summary.sent == summary.ok == 40, summary.errors
+    assert summary.sent == summary.succeeded == 40, summary.errors
     assert scrape("predictions_total", class_name="fraud") == summary.frauds_predicted > 0
     assert scrape("predictions_total", class_name="non_fraud") == 40 - summary.frauds_predicted
     probabilities = np.array([r.fraud_probability for r in results])

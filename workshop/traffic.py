@@ -73,7 +73,7 @@ class Summary:
     url: str
     scenario: str
     sent: int = 0
-    ok: int = 0
+    succeeded: int = 0  # requests answered 2xx with a prediction
     errors: dict[str, int] = field(default_factory=dict)  # by status code, plus "conn" / "timeout" / ...
     duration_s: float = 0.0
     target_rate: float = 0.0  # 0 = as fast as possible
@@ -97,11 +97,11 @@ class Summary:
         else:
             latency = (f"p50 {self.latency_p50_ms:.1f} ms   p95 {self.latency_p95_ms:.1f} ms   "
                        f"p99 {self.latency_p99_ms:.1f} ms (client side)")
-        fraud_share = f" ({self.frauds_predicted / self.ok:.2%} of ok)" if self.ok else ""
+        fraud_share = f" ({self.frauds_predicted / self.succeeded:.2%} of succeeded)" if self.succeeded else ""
         return "\n".join([
             f"traffic to {self.url}   scenario {self.scenario}" + ("   (stopped early)" if self.stopped_early else ""),
             f"  sent     {self.sent} in {self.duration_s:.1f} s = {self.achieved_rate:.1f} req/s ({target})",
-            f"  ok       {self.ok}   errors: {errors}",
+            f"  ok       {self.succeeded}   errors: {errors}",
             f"  latency  {latency}",
             f"  frauds   {self.frauds_predicted} predicted{fraud_share}, {self.frauds_sent} in the records sent",
             f"  drifted  {self.drifted_sent} records sent after the scenario's onset",
@@ -286,7 +286,7 @@ def _summarise(run: _Run, url: str, scenario: Scenario, rate: float, elapsed: fl
     p50 = p95 = p99 = None
     if run.latencies:
         p50, p95, p99 = (float(x) * 1000 for x in np.percentile(run.latencies, [50, 95, 99]))
-    return Summary(url=url, scenario=scenario.name, sent=sent, ok=ok, errors=errors,
+    return Summary(url=url, scenario=scenario.name, sent=sent, succeeded=ok, errors=errors,
                    duration_s=round(elapsed, 3), target_rate=rate,
                    achieved_rate=sent / elapsed if elapsed > 0 else 0.0,
                    latency_p50_ms=p50, latency_p95_ms=p95, latency_p99_ms=p99,
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                        concurrency=args.concurrency, seed=args.seed, scenario=scenario, timeout=args.timeout,
                        progress=not args.no_progress, allow_remote=args.allow_remote)
     print(json.dumps(summary.as_dict(), indent=2) if args.json else summary)
-    return 1 if summary.sent and not summary.ok else 0
+    return 1 if summary.sent and not summary.succeeded else 0
 
 
 if __name__ == "__main__":
