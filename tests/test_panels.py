@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workshop import panels, procs, promql
-from workshop.panels import NO_DATA, OK, PanelData
+from workshop import panel_drawers, panel_format, panels, procs, promql
+from workshop.panel_drawers import NO_DATA, OK, PanelData
 from workshop.promql import OVERVIEW_DASHBOARD
 
 matplotlib.use("Agg")
@@ -47,11 +47,11 @@ def target(expr="x", legend_format=None) -> dict:
 
 def test_legend_follows_grafana_legend_format():
     labels = {"__name__": "predictions_total", "class_name": "fraud", "job": "ml-model-app"}
-    assert panels.legend("{{class_name}}", labels) == "fraud"
-    assert panels.legend("{{ job }} / {{class_name}}", labels) == "ml-model-app / fraud"
-    assert panels.legend("{{missing}}", labels) == ""
-    assert panels.legend(None, labels) == 'predictions_total{class_name="fraud", job="ml-model-app"}'
-    assert panels.legend("", {}, "sum(rate(x[5m]))") == "sum(rate(x[5m]))"
+    assert panel_format.legend("{{class_name}}", labels) == "fraud"
+    assert panel_format.legend("{{ job }} / {{class_name}}", labels) == "ml-model-app / fraud"
+    assert panel_format.legend("{{missing}}", labels) == ""
+    assert panel_format.legend(None, labels) == 'predictions_total{class_name="fraud", job="ml-model-app"}'
+    assert panel_format.legend("", {}, "sum(rate(x[5m]))") == "sum(rate(x[5m]))"
 
 
 @pytest.mark.parametrize("value, unit, decimals, text", [
@@ -61,23 +61,23 @@ def test_legend_follows_grafana_legend_format():
     (math.nan, "s", None, "NaN"), (math.inf, None, None, "∞"),
 ])
 def test_format_value(value, unit, decimals, text):
-    assert panels.format_value(value, unit, decimals) == text
+    assert panel_format.format_value(value, unit, decimals) == text
 
 
 def test_value_mappings_and_thresholds_of_the_health_panel():
     defaults = BY_TITLE["Target health"]["fieldConfig"]["defaults"]
-    assert panels.mapped(1.0, defaults["mappings"])["text"] == "UP"
-    assert panels.mapped(0.0, defaults["mappings"])["text"] == "DOWN"
-    assert panels.mapped(0.5, defaults["mappings"]) is None
-    assert panels.threshold_color(0.0, defaults["thresholds"]) == "red"
-    assert panels.threshold_color(1.0, defaults["thresholds"]) == "green"
-    assert panels.threshold_color(math.nan, defaults["thresholds"]) == "red"  # the base step
-    assert panels.color("dark-orange") == "darkorange" and panels.color("no-such-colour") == "black"
+    assert panel_format.mapped(1.0, defaults["mappings"])["text"] == "UP"
+    assert panel_format.mapped(0.0, defaults["mappings"])["text"] == "DOWN"
+    assert panel_format.mapped(0.5, defaults["mappings"]) is None
+    assert panel_format.threshold_color(0.0, defaults["thresholds"]) == "red"
+    assert panel_format.threshold_color(1.0, defaults["thresholds"]) == "green"
+    assert panel_format.threshold_color(math.nan, defaults["thresholds"]) == "red"  # the base step
+    assert panel_format.color("dark-orange") == "darkorange" and panel_format.color("no-such-colour") == "black"
 
 
 def test_bucket_counts_de_accumulate_le_and_sort_inf_last():
     df = pd.concat([series([1, 2], le="0.1"), series([4, 5], le="+Inf"), series([3, 2], le="0.5")])
-    bounds, times, counts = panels.bucket_counts(df)
+    bounds, times, counts = panel_format.bucket_counts(df)
     assert bounds.tolist() == [0.1, 0.5, math.inf]
     assert times == [T0, T0 + pd.Timedelta(seconds=5)]
     assert counts.tolist() == [[1, 2], [2, 0], [1, 3]]  # per bucket, never negative
@@ -99,7 +99,7 @@ def test_timeseries_draws_one_line_per_series_and_skips_empty_ones(ax):
     data = PanelData(series=[(target("q", "{{class_name}}"), pd.concat([
         series([0.1, 0.2, 0.3], class_name="non_fraud"), series([0.0, 0.01, 0.02], class_name="fraud"),
         series([math.nan, math.nan, math.nan], class_name="unknown")]))])
-    assert panels.draw_panel(ax, BY_TITLE["Throughput"], data) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Throughput"], data) == OK
     assert sorted(line.get_label() for line in ax.lines) == ["fraud", "non_fraud"]
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0.3  # panel min 0, headroom above the data
     assert ax.get_title(loc="left") == "Throughput"
@@ -107,7 +107,7 @@ def test_timeseries_draws_one_line_per_series_and_skips_empty_ones(ax):
 
 def test_many_series_name_only_the_highest_in_the_legend(ax):
     many = pd.concat([series([0.1, 0.01 * i], feature=f"V{i}") for i in range(1, 30)])
-    assert panels.draw_panel(ax, BY_TITLE["Throughput"], PanelData([(target("q", "{{feature}}"), many)])) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Throughput"], PanelData([(target("q", "{{feature}}"), many)])) == OK
     assert len(ax.lines) == 29
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"V{i}" for i in range(29, 21, -1)]
     assert "top 8 of 29" in texts(ax)
@@ -118,7 +118,7 @@ def test_bargauge_draws_one_bar_per_series_with_its_value(ax):
         "unit": "short", "decimals": 2, "thresholds": {"mode": "absolute", "steps": [
             {"color": "green", "value": None}, {"color": "red", "value": 0.25}]}}}}
     now = pd.DataFrame({"feature": ["V14", "V3"], "value": [0.7, 0.03]})
-    assert panels.draw_panel(ax, panel, PanelData([(target("topk(2, psi)", "{{feature}}"), now)])) == OK
+    assert panel_drawers.draw_panel(ax, panel, PanelData([(target("topk(2, psi)", "{{feature}}"), now)])) == OK
     widths = sorted((bar.get_width(), bar.get_facecolor()) for bar in ax.patches)
     assert [w for w, _ in widths] == [0.03, 0.7]
     assert widths[0][1] != widths[1][1]  # below and above the red threshold
@@ -129,36 +129,36 @@ def test_bargauge_draws_one_bar_per_series_with_its_value(ax):
 
 def test_a_panel_without_data_says_so(ax):
     empty = pd.DataFrame(columns=["timestamp", "value"])
-    assert panels.draw_panel(ax, BY_TITLE["Prediction latency P95"], PanelData([(target(), empty)])) == NO_DATA
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Prediction latency P95"], PanelData([(target(), empty)])) == NO_DATA
     assert "No data" in texts(ax) and not ax.lines
 
 
 def test_stat_applies_value_mappings(ax):
     up = pd.DataFrame({"instance": ["127.0.0.1:8000"], "job": ["ml-model-app"], "value": [1.0]})
-    assert panels.draw_panel(ax, BY_TITLE["Target health"], PanelData([(target("up", "{{instance}}"), up)])) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Target health"], PanelData([(target("up", "{{instance}}"), up)])) == OK
     assert "127.0.0.1:8000\nUP" in texts(ax)
 
 
 def test_stat_shows_the_name_or_the_formatted_value(ax):
     version = pd.DataFrame({"version": ["lr-1234abcd"], "value": [1.0]})
-    assert panels.draw_panel(ax, BY_TITLE["Model version"], PanelData([(target("m", "{{version}}"), version)])) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Model version"], PanelData([(target("m", "{{version}}"), version)])) == OK
     assert texts(ax) == "lr-1234abcd"
     fig, other = plt.subplots()
     accuracy = pd.DataFrame({"value": [0.99921]})
-    assert panels.draw_panel(other, BY_TITLE["Model accuracy (held-out)"], PanelData([(target(), accuracy)])) == OK
+    assert panel_drawers.draw_panel(other, BY_TITLE["Model accuracy (held-out)"], PanelData([(target(), accuracy)])) == OK
     assert texts(other) == "99.92 %"
     plt.close(fig)
 
 
 def test_stat_with_only_nan_is_no_data(ax):
     nan = pd.DataFrame({"value": [math.nan]})
-    assert panels.draw_panel(ax, BY_TITLE["Model accuracy (held-out)"], PanelData([(target(), nan)])) == NO_DATA
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Model accuracy (held-out)"], PanelData([(target(), nan)])) == NO_DATA
 
 
 def test_piechart_draws_a_wedge_per_class(ax):
     by_class = pd.DataFrame({"class_name": ["fraud", "non_fraud"], "value": [0.05, 2.45]})
     panel = BY_TITLE["Predictions by class"]
-    assert panels.draw_panel(ax, panel, PanelData([(target("q", "{{class_name}}"), by_class)])) == OK
+    assert panel_drawers.draw_panel(ax, panel, PanelData([(target("q", "{{class_name}}"), by_class)])) == OK
     assert len(ax.patches) == 2
     assert "2.0 %" in texts(ax) and "98.0 %" in texts(ax)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -167,25 +167,25 @@ def test_piechart_draws_a_wedge_per_class(ax):
 
 def test_piechart_of_zero_rates_is_no_data(ax):
     zeros = pd.DataFrame({"class_name": ["fraud", "non_fraud"], "value": [0.0, 0.0]})
-    assert panels.draw_panel(ax, BY_TITLE["Predictions by class"], PanelData([(target(), zeros)])) == NO_DATA
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Predictions by class"], PanelData([(target(), zeros)])) == NO_DATA
 
 
 def test_heatmap_is_an_image_of_bucket_counts(ax):
     df = pd.concat([series([1, 2], le="0.1"), series([3, 2], le="0.5"), series([4, 5], le="+Inf")])
-    assert panels.draw_panel(ax, BY_TITLE["Latency distribution"], PanelData([(target(), df)])) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Latency distribution"], PanelData([(target(), df)])) == OK
     (image,) = ax.images
     assert np.asarray(image.get_array()).tolist() == [[1, 2], [2, 0], [1, 3]]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["100 ms", "500 ms", "+Inf"]
 
 
 def test_alertlist_shows_firing_and_pending_alerts_only(ax):
-    alerts = panels.alerts_frame([
+    alerts = panel_format.alerts_frame([
         {"state": "firing", "labels": {"alertname": "HighLatency", "severity": "warning"},
          "annotations": {"summary": "slow"}, "activeAt": "2024-05-01T12:00:00.123Z"},
         {"state": "pending", "labels": {"alertname": "FraudShareTooHigh", "severity": "critical"},
          "activeAt": "2024-05-01T12:01:00Z"},
         {"state": "inactive", "labels": {"alertname": "Quiet"}, "activeAt": ""}])
-    assert panels.draw_panel(ax, BY_TITLE["Firing alerts"], PanelData(alerts=alerts)) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Firing alerts"], PanelData(alerts=alerts)) == OK
     (table,) = ax.tables
     cells = [c.get_text().get_text() for c in table.get_celld().values()]
     assert "HighLatency" in cells and "FraudShareTooHigh" in cells and "Quiet" not in cells
@@ -193,15 +193,15 @@ def test_alertlist_shows_firing_and_pending_alerts_only(ax):
 
 
 def test_alertlist_without_alerts_says_so(ax):
-    assert panels.draw_panel(ax, BY_TITLE["Firing alerts"], PanelData(alerts=panels.alerts_frame([]))) == OK
+    assert panel_drawers.draw_panel(ax, BY_TITLE["Firing alerts"], PanelData(alerts=panel_format.alerts_frame([]))) == OK
     assert texts(ax) == "No firing or pending alerts"
 
 
 def test_errors_and_unknown_panel_types_are_shown_not_raised(ax):
-    status = panels.draw_panel(ax, BY_TITLE["Throughput"], PanelData(error="bad_data: parse error\n  query: x"))
+    status = panel_drawers.draw_panel(ax, BY_TITLE["Throughput"], PanelData(error="bad_data: parse error\n  query: x"))
     assert status == "error: bad_data: parse error" and "parse error" in texts(ax)
     fig, other = plt.subplots()
-    assert panels.draw_panel(other, {"type": "geomap", "title": "Map"}, PanelData()) == "not drawn: geomap"
+    assert panel_drawers.draw_panel(other, {"type": "geomap", "title": "Map"}, PanelData()) == "not drawn: geomap"
     plt.close(fig)
 
 
