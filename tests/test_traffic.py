@@ -16,14 +16,9 @@ from workshop.data import FEATURES, load_dataset
 from workshop.paths import REPO_ROOT
 from workshop.polling import poll_until
 from workshop.scenarios import stream
-from workshop.traffic import (
-    RemoteTargetError,
-    Summary,
-    is_loopback_url,
-    main,
-    run_in_background,
-    simulate,
-)
+from workshop.traffic import RemoteTargetError, is_loopback_url, run_in_background, simulate
+from workshop.traffic_cli import main
+from workshop.traffic_summary import Summary
 
 
 class PredictHandler(BaseHTTPRequestHandler):

@@ -6,7 +6,7 @@
     handle = run_in_background(url, rate=20)       # keep traffic flowing while a notebook queries Prometheus
     ...; summary = handle.stop()
 
-    python -m workshop.traffic --url http://127.0.0.1:8000/predict --rate 20 --duration 30
+    python -m workshop.traffic --url http://127.0.0.1:8000/predict --rate 20 --duration 30   (workshop.traffic_cli)
 
 Requests follow one shared schedule (request k is due at start + k / rate), so the achieved rate is accurate
 whatever the concurrency. A server that cannot keep up is not flooded later: slots more than MAX_LAG_S late
@@ -15,9 +15,7 @@ are dropped, so the achieved rate then shows the server's capacity. Only loopbac
 """
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import json
 import math
 import os
 import socket
@@ -27,7 +25,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -35,8 +32,9 @@ import pandas as pd
 import requests
 from tqdm.auto import tqdm
 
-from workshop.data import SOURCES, load_dataset
-from workshop.scenarios import Scenario, parse_scenario, stream, usage
+from workshop.data import load_dataset
+from workshop.scenarios import Scenario, parse_scenario, stream
+from workshop.traffic_summary import Result, Summary
 
 DEFAULT_URL = f"http://127.0.0.1:{os.environ.get('APP_PORT', '8000')}/predict"  # the app's port (contracts.md)
 DEFAULT_SOURCE, DEFAULT_ROWS, DEFAULT_SEED = "synthetic", 20_000, 0
@@ -46,66 +44,6 @@ CONN, TIMEOUT, BAD_RESPONSE = "conn", "timeout", "bad_response"  # error keys be
 
 class RemoteTargetError(ValueError):
     """The target host is not this machine and remote targets were not allowed."""
-
-
-@dataclass(frozen=True)
-class Result:
-    """One request's outcome, passed to the optional `on_result` callback (from worker threads)."""
-
-    index: int
-    drifted: bool
-    label: int  # the record's true Class
-    status: str  # "200", "500", ..., or "conn" / "timeout" / "bad_response"
-    latency_s: float | None  # None when no HTTP response arrived
-    prediction: int | None = None
-    fraud_probability: float | None = None
-    request_id: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.prediction is not None
-
-
-@dataclass
-class Summary:
-    """What a traffic run did, as seen by the client."""
-
-    url: str
-    scenario: str
-    sent: int = 0
-    succeeded: int = 0  # requests answered 2xx with a prediction
-    errors: dict[str, int] = field(default_factory=dict)  # by status code, plus "conn" / "timeout" / ...
-    duration_s: float = 0.0
-    target_rate: float = 0.0  # 0 = as fast as possible
-    achieved_rate: float = 0.0
-    latency_p50_ms: float | None = None  # client side, over every request that got an HTTP response
-    latency_p95_ms: float | None = None
-    latency_p99_ms: float | None = None
-    frauds_predicted: int = 0
-    frauds_sent: int = 0  # true labels of the records sent
-    drifted_sent: int = 0
-    stopped_early: bool = False
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        target = f"target {self.target_rate:g}" if self.target_rate else "no rate limit"
-        errors = "  ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "none"
-        if self.latency_p50_ms is None:
-            latency = "no HTTP responses"
-        else:
-            latency = (f"p50 {self.latency_p50_ms:.1f} ms   p95 {self.latency_p95_ms:.1f} ms   "
-                       f"p99 {self.latency_p99_ms:.1f} ms (client side)")
-        fraud_share = f" ({self.frauds_predicted / self.succeeded:.2%} of succeeded)" if self.succeeded else ""
-        return "\n".join([
-            f"traffic to {self.url}   scenario {self.scenario}" + ("   (stopped early)" if self.stopped_early else ""),
-            f"  sent     {self.sent} in {self.duration_s:.1f} s = {self.achieved_rate:.1f} req/s ({target})",
-            f"  ok       {self.succeeded}   errors: {errors}",
-            f"  latency  {latency}",
-            f"  frauds   {self.frauds_predicted} predicted{fraud_share}, {self.frauds_sent} in the records sent",
-            f"  drifted  {self.drifted_sent} records sent after the scenario's onset",
-        ])
 
 
 # ---------------------------------------------------------------- target checks
@@ -245,7 +183,7 @@ def simulate(url: str = DEFAULT_URL, df: pd.DataFrame | None = None, *, rate: fl
     check_target(url, allow_remote)
     scenario = parse_scenario(scenario)
     if df is None:
-        df = _default_dataset(seed)
+        df = default_dataset(seed)
     stop_event = stop_event or threading.Event()
     bar = tqdm(total=_expected_total(rate, duration, count), disable=not progress, unit="req",
                desc=f"traffic {scenario.name}", dynamic_ncols=True)
@@ -294,7 +232,7 @@ def _summarise(run: _Run, url: str, scenario: Scenario, rate: float, elapsed: fl
                    drifted_sent=run.drifted_sent, stopped_early=stopped_early)
 
 
-def _default_dataset(seed: int = DEFAULT_SEED, source: str = DEFAULT_SOURCE, n_rows: int = DEFAULT_ROWS):
+def default_dataset(seed: int = DEFAULT_SEED, source: str = DEFAULT_SOURCE, n_rows: int = DEFAULT_ROWS):
     df, _ = load_dataset(source=source, n_rows=n_rows, seed=seed)
     return df
 
@@ -350,53 +288,12 @@ def run_in_background(url: str = DEFAULT_URL, df: pd.DataFrame | None = None, **
     if "scenario" in kwargs:
         kwargs["scenario"] = parse_scenario(kwargs["scenario"])
     if df is None:
-        df = _default_dataset(kwargs.get("seed", DEFAULT_SEED))
+        df = default_dataset(kwargs.get("seed", DEFAULT_SEED))
     external = kwargs.pop("stop_event", None)
     return TrafficHandle(external or threading.Event(), dict(url=url, df=df, **kwargs))
 
 
-# ---------------------------------------------------------------- CLI
+if __name__ == "__main__":  # python -m workshop.traffic
+    from workshop.traffic_cli import main
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="workshop-traffic", description="Replay dataset records against the model app's /predict.",
-        epilog=usage(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"prediction endpoint (default {DEFAULT_URL})")
-    parser.add_argument("--rate", type=float, default=10.0, help="target requests/s, 0 = unlimited (default 10)")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds")
-    parser.add_argument("--count", type=int, help="stop after this many requests")
-    parser.add_argument("--concurrency", type=int, default=4, help="worker threads (default 4)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the dataset and the sampling")
-    parser.add_argument("--scenario", default="clean", help="traffic scenario spec (see below; default clean)")
-    parser.add_argument("--source", default=DEFAULT_SOURCE, choices=SOURCES, help="dataset source (default synthetic)")
-    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows to load from the source")
-    parser.add_argument("--timeout", type=float, default=5.0, help="per-request timeout in seconds")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--allow-remote", action="store_true", help="allow a target that is not this machine")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.count is None and args.duration is None:
-        parser.error("give --count and/or --duration")
-    try:
-        check_target(args.url, args.allow_remote)
-        scenario = parse_scenario(args.scenario)
-        df = _default_dataset(args.seed, args.source, args.rows)
-    except RemoteTargetError as exc:
-        print(f"workshop-traffic: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError) as exc:  # bad URL, scenario spec or data source
-        parser.error(str(exc))
-    summary = simulate(args.url, df, rate=args.rate, duration=args.duration, count=args.count,
-                       concurrency=args.concurrency, seed=args.seed, scenario=scenario, timeout=args.timeout,
-                       progress=not args.no_progress, allow_remote=args.allow_remote)
-    print(json.dumps(summary.as_dict(), indent=2) if args.json else summary)
-    return 1 if summary.sent and not summary.succeeded else 0
-
-
-if __name__ == "__main__":
     sys.exit(main())
