@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from workshop.data import FEATURES, load_dataset
+from workshop.scenario_stream import reference_std, stream, stream_frame
 from workshop.scenarios import (
     EXAMPLES,
     FraudShare,
@@ -16,10 +17,7 @@ from workshop.scenarios import (
     fraud_share,
     gradual_shift,
     parse_scenario,
-    reference_std,
     scale,
-    stream,
-    stream_frame,
     sudden_shift,
 )
 

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 from workshop.data import FEATURES, load_dataset
 from workshop.paths import REPO_ROOT
 from workshop.polling import poll_until
-from workshop.scenarios import stream
+from workshop.scenario_stream import stream
 from workshop.traffic import RemoteTargetError, is_loopback_url, run_in_background, simulate
 from workshop.traffic_cli import main
 from workshop.traffic_summary import Summary

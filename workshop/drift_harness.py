@@ -20,7 +20,8 @@ from app.drift import DriftBinner, ReferenceProfile  # the app's own binning: th
 from app.model import FraudModel
 from workshop.data import FEATURES
 from workshop.drift_stats import KS_THRESHOLD, MIN_SAMPLE, PSI_THRESHOLD, binned_ks, psi
-from workshop.scenarios import parse_scenario, stream
+from workshop.scenario_stream import stream
+from workshop.scenarios import parse_scenario
 
 
 def profile_shares(profile: ReferenceProfile, binner: DriftBinner) -> np.ndarray:

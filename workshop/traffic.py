@@ -33,7 +33,8 @@ import requests
 from tqdm.auto import tqdm
 
 from workshop.data import load_dataset
-from workshop.scenarios import Scenario, parse_scenario, stream
+from workshop.scenario_stream import stream
+from workshop.scenarios import Scenario, parse_scenario
 from workshop.traffic_summary import Result, Summary
 
 DEFAULT_URL = f"http://127.0.0.1:{os.environ.get('APP_PORT', '8000')}/predict"  # the app's port (contracts.md)
