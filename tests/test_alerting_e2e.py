@@ -63,7 +63,7 @@ def test_stack_loads_the_lesson_rules_instead_of_the_committed_ones(lesson):
     assert files and all(f.startswith(str(stack.rules_dir)) for f in files), files
     latency = next(r for g in groups for r in g["rules"] if r["name"] == "ModelLatencyP95High")
     assert latency["duration"] == 10  # `for: 5m` / 30
-    recording = next(r for g in groups for r in g["rules"] if r["name"] == "job:predictions:rate5m")
+    recording = next(r for g in groups for r in g["rules"] if r["name"] == "job_class_name:predictions:rate5m")
     assert "[10s]" in recording["query"]
 
 
