@@ -8,6 +8,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
+from workshop.addresses import APP_JOB, APP_PORT, PORTS, WEBHOOK_PORT
 from workshop.paths import DOCS_DIR
 
 CONTRACTS = DOCS_DIR / "contracts.md"
@@ -85,3 +86,14 @@ def test_the_check_fails_on_a_stale_key(full_app, model_card):
     text = CONTRACTS.read_text().replace("| `seed` |", "| `training` |")
     assert contract_problems(text, full_app, model_card) == [
         "card keys: documented but not in the app: training", "card keys: in the app but not documented: seed"]
+
+
+def test_ports_and_job_in_the_doc_are_the_ones_the_code_uses():
+    text = CONTRACTS.read_text()
+    ports = {row[0]: row[1] for row in table_rows(section(text, "Ports and addresses"))}
+    expected = {"model app": APP_PORT, "Prometheus": PORTS["prometheus"], "Alertmanager": PORTS["alertmanager"],
+                "Grafana": PORTS["grafana"], "workshop webhook": WEBHOOK_PORT}
+    for what, port in expected.items():
+        (row,) = [address for name, address in ports.items() if name.startswith(what)]
+        assert row.startswith(f"127.0.0.1:{port}"), (what, row)
+    assert f"Prometheus job name: `{APP_JOB}`" in text
