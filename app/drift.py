@@ -30,37 +30,34 @@ class DriftProfileError(ValueError):
 
 @dataclass(frozen=True)
 class ReferenceBins:
-    """One monitored value in the training data: its bins and the share of training rows in each."""
-    edges: np.ndarray   # bin edges, -inf first and +inf last (numpy.histogram's `bins`); JSON stores None
-    shares: np.ndarray  # len(edges) - 1 training shares, summing to 1
+    """One monitored value in training: bin edges (-inf first, +inf last: numpy.histogram's `bins`; None in
+    the JSON), the training share per bin, mean, std and a fixed-seed sample of raw training values."""
+    edges: np.ndarray
+    shares: np.ndarray
     mean: float
     std: float
-    sample: np.ndarray  # a fixed-seed sample of training values (for plots and raw-value tests)
-
-    @classmethod
-    def from_json(cls, entry: dict) -> "ReferenceBins":
-        inner = [float(e) for e in entry["bin_edges"][1:-1]]
-        return cls(np.array([-np.inf, *inner, np.inf]), np.asarray(entry["proportions"], dtype=float),
-                   float(entry["mean"]), float(entry["std"]), np.asarray(entry.get("sample", []), dtype=float))
+    sample: np.ndarray
 
 
 @dataclass(frozen=True)
 class ReferenceProfile:
-    """The training reference profile saved with the model (models/reference_profile.json)."""
-    features: dict[str, ReferenceBins]  # monitored input features, in profile order
-    score: ReferenceBins                # the model's fraud probability
+    """The training reference profile saved with the model: the monitored features, then the fraud score."""
+    features: dict[str, ReferenceBins]
+    score: ReferenceBins
     n_rows: int
     model_version: str | None
 
     @property
-    def monitored(self) -> dict[str, ReferenceBins]:
-        """Every monitored name: the features, then "score" (the order of the drift metrics)."""
+    def monitored(self) -> dict[str, ReferenceBins]:  # in the order of the drift metrics
         return {**self.features, SCORE: self.score}
 
     @classmethod
     def from_json(cls, data: dict) -> "ReferenceProfile":
-        return cls({name: ReferenceBins.from_json(e) for name, e in data["features"].items()},
-                   ReferenceBins.from_json(data[SCORE]), int(data["n_rows"]), data.get("model_version"))
+        def bins(e: dict) -> ReferenceBins:
+            return ReferenceBins(np.array([-np.inf, *map(float, e["bin_edges"][1:-1]), np.inf]),
+                                 np.asarray(e["proportions"]), e["mean"], e["std"], np.asarray(e.get("sample", [])))
+        return cls({n: bins(e) for n, e in data["features"].items()}, bins(data[SCORE]), data["n_rows"],
+                   data.get("model_version"))
 
 
 def load_profile(model_dir: Path, model_version: str | None = None) -> ReferenceProfile:
