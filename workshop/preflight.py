@@ -21,14 +21,15 @@ from workshop.paths import MODELS_DIR, REPO_ROOT
 MIN_PYTHON = (3, 11)
 VENV = REPO_ROOT / ".venv"
 KERNEL = "python3"
-PORTS = {  # docs/contracts.md
-    8000: ("model app", "the app from another shell (`make serve` / `make serve-prod`): stop it with Ctrl-C there"),
+PORTS = {  # docs/contracts.md; port: (what, likely culprit and fix, needed in Docker mode only)
+    8000: ("model app", "the app from another shell (`make serve` / `make serve-prod`): stop it with Ctrl-C there",
+           False),
     9090: ("Prometheus", "a workshop stack from another shell: `make down`; the Debian package's service: "
-                         "`sudo systemctl disable --now prometheus`"),
+                         "`sudo systemctl disable --now prometheus`", False),
     9093: ("Alertmanager", "a workshop stack from another shell: `make down`; the Debian package's service: "
-                           "`sudo systemctl disable --now prometheus-alertmanager`"),
-    3000: ("Grafana (Docker mode)", "another Grafana or a web dev server; stop it (Docker mode needs 3000)"),
-    5001: ("alert webhook", "`make webhook` in another shell: stop it with Ctrl-C there"),
+                           "`sudo systemctl disable --now prometheus-alertmanager`", False),
+    3000: ("Grafana", "another Grafana or a web dev server; stop it (Docker mode needs 3000)", True),
+    5001: ("alert webhook", "`make webhook` in another shell: stop it with Ctrl-C there", False),
 }
 SETUP = "make setup"
 REINSTALL = "rm -f .venv/.installed && make setup"
@@ -138,14 +139,14 @@ def workshop_stack_ports() -> set[int]:
 def check_ports(ports: dict = PORTS, ours: set[int] | None = None, docker: bool = True) -> list[Item]:
     ours = workshop_stack_ports() if ours is None else ours
     items = []
-    for port, (what, hint) in ports.items():
+    for port, (what, hint, docker_only) in ports.items():
         name = f"port {port}"
         if not port_in_use(port):
             items.append(Item(name, "ok", f"port {port} ({what}) is free"))
         elif port in ours:
             items.append(Item(name, "ok", f"port {port} ({what}) is the workshop's running stack (`make down` stops it)"))
-        elif port == 3000 and not docker:
-            items.append(Item(name, "info", "port 3000 is taken, but Grafana only runs in Docker mode"))
+        elif docker_only and not docker:
+            items.append(Item(name, "info", f"port {port} ({what}) is taken, but only Docker mode needs it"))
         else:
             finder = (f"`lsof -nP -iTCP:{port} -sTCP:LISTEN`" if platform.system() == "Darwin"
                       else f"`ss -ltnp 'sport = :{port}'`")
