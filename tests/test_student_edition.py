@@ -30,7 +30,8 @@ def test_student_edition_is_in_sync_with_the_lessons():
 
 @pytest.fixture()
 def notebooks_copy(tmp_path):
-    shutil.copytree(NOTEBOOKS_DIR, tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(NOTEBOOKS_DIR, tmp_path / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "kernel-ipc-*"))  # a running kernel's sockets
     return tmp_path / "notebooks"
 
 

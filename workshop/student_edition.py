@@ -98,7 +98,7 @@ def student_notebook(lesson: nbformat.NotebookNode) -> StudentNotebook:
     first_code = next((c for c in cells if c.cell_type == "code"), None)
     if first_code is None or "parameters" in tags(first_code):
         raise ValueError("the first code cell must be the imports cell, before the parameters cell")
-    first_code.source = "\n".join(CWD_LINES) + "\n" + first_code.source
+    first_code.source = "\n".join(CWD_LINES) + "\n\n" + first_code.source
     nb.cells = cells
     return StudentNotebook(nb, origin)
 
