@@ -99,6 +99,8 @@ EXERCISE_BREAKS = {
                               'must end with print("✓ ...")'),
     "check never called": (lambda nb: setattr(nb.cells[9], "source", nb.cells[9].source.replace(
         "check_fraud_share()\n", "")), "check_fraud_share is never called"),
+    "check allowed to raise": (lambda nb: nb.cells[9].metadata.tags.append("raises-exception"),
+                               "check cell 9 is tagged 'raises-exception'"),
     "check without assert": (lambda nb: setattr(nb.cells[9], "source", "def check_x():\n    pass\n\n\ncheck_x()\n"
                                                 "print('✓ ok')"), "check_x has no assert"),
 }

@@ -207,6 +207,8 @@ def exercise_problems(nb) -> list[str]:
         elif markers:
             problems.append(f"cell {i} has solution markers but is not tagged '{SOLUTION_TAG}'")
         if CHECK_TAG in tags(cell):
+            if "raises-exception" in tags(cell):  # nbclient would then let a failing check pass silently in CI
+                problems.append(f"check cell {i} is tagged 'raises-exception': a failing check must fail the run")
             if i not in paired:
                 problems.append(f"cell {i} is tagged '{CHECK_TAG}' but does not follow a solution cell")
             problems += [f"check cell {i} {p}" for p in check_cell_problems(cell.source)]
