@@ -15,6 +15,7 @@ One kernel runs the student edition of a lesson top to bottom, with the cwd a st
 with isolated ports through tests/test_student_edition.py).
 """
 import argparse
+import ast
 import contextlib
 import copy
 import re
@@ -130,8 +131,6 @@ def main(argv=None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="a parameter for the lesson (a Python literal, e.g. -p quick True)")
     args = parser.parse_args(argv)
-    import ast
-
     parameters = {}
     for name, value in args.parameter:
         try:
