@@ -5,8 +5,10 @@ over the kernel websocket, as the browser does; then everything is stopped.
 import json
 import os
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -103,6 +105,13 @@ def test_lab_lists_notebooks_runs_a_student_kernel_and_stops(lab):
     assert before == str(NOTEBOOKS_DIR / START_DIR)    # JupyterLab starts the kernel next to the notebook ...
     assert after == str(NOTEBOOKS_DIR)                  # ... the student edition's first lines move it
     assert app_main == str(APP_DIR / "main.py")         # so `%%writefile ../app/main.py` hits the real app/
+
+    # a bare kernel through /api/kernels (what a console opens) runs the workshop's Python too
+    bare = requests.post(f"{base}/api/kernels", headers=headers, json={"name": "python3"}, timeout=60)
+    assert bare.status_code == 201, bare.text
+    stdout, reply = execute(base, headers, bare.json()["id"], "import sys\nprint(sys.prefix)")
+    assert reply["status"] == "ok" and stdout.strip() == str(Path(sys.prefix))
+    assert requests.delete(f"{base}/api/kernels/{bare.json()['id']}", headers=headers, timeout=30).status_code == 204
 
     # stop everything: the session and its kernel, then the server
     assert requests.delete(f"{base}/api/sessions/{opened.json()['id']}", headers=headers, timeout=30).status_code == 204
