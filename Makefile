@@ -7,13 +7,15 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Quick parameters for headless runs (papermill -p NAME VALUE); `make workshop QUICK=0` runs full size.
 QUICK ?= 1
 
-.PHONY: help setup system-deps workshop test lab up down status serve serve-prod webhook bench lint clean
+.PHONY: help setup system-deps preflight student workshop test lab up down status serve serve-prod webhook bench lint clean
 
 help:
 	@echo "setup     create .venv with pinned dependencies (+ Prometheus/Alertmanager when missing)"
 	@echo "workshop  run every notebook headless into build/ (fails on any error)"
 	@echo "test      run the whole test suite"
-	@echo "lab       JupyterLab with the workshop kernel"
+	@echo "preflight is this machine ready? green/red list with the fix for each red item"
+	@echo "student   regenerate the student edition notebooks/student/ from the lessons"
+	@echo "lab       JupyterLab with the workshop kernel, opening on the student edition"
 	@echo "up/down/status  the monitoring stack (Docker if an engine answers, else local binaries)"
 	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
 	@echo "webhook   the alert-notification receiver on :5001 (where Alertmanager posts; reachable from containers)"
@@ -33,6 +35,13 @@ setup: $(STAMP) system-deps
 system-deps:
 	@$(PY) -m workshop.system_deps
 
+# Runs even without .venv (standard library only), so it can say what is missing.
+preflight:
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -m workshop.preflight
+
+student: setup
+	$(PY) -m workshop.student_edition
+
 workshop: setup
 	$(PY) -m workshop.run_notebooks --quick $(QUICK) $(NOTEBOOKS)
 
@@ -40,7 +49,7 @@ test: setup
 	$(PY) -m pytest
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(PY) -m workshop.lab
 
 up: setup
 	$(PY) -m workshop.stack up
@@ -67,6 +76,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check workshop app tests notebooks
 	$(PY) -m workshop.nblint notebooks
+	$(PY) -m workshop.student_edition --check
 
 clean:
 	rm -rf build .run .pytest_cache
