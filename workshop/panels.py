@@ -38,6 +38,12 @@ STAT_TYPES = {"stat", "gauge", "bargauge"}
 GRAFANA_COLORS = {"green": "tab:green", "red": "tab:red", "blue": "tab:blue", "purple": "tab:purple",
                   "orange": "tab:orange", "yellow": "gold", "dark-orange": "darkorange", "text": "black"}
 NO_DATA, OK = "no data", "ok"
+CLASS_COLORS = {"non_fraud": "#1f77b4", "fraud": "#d62728"}  # every lesson: legitimate blue, fraud red
+
+
+def class_color(name: str) -> str | None:
+    """Red for a series about frauds, blue for legitimate predictions, None (the default cycle) otherwise."""
+    return next((colour for key, colour in CLASS_COLORS.items() if key in name), None)
 
 
 @dataclass
@@ -198,8 +204,9 @@ def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
                 continue
             names = dict(zip(labels, key if isinstance(key, tuple) else (key,), strict=True))
             series = series.sort_values("timestamp")
-            ax.plot(series["timestamp"].dt.tz_convert(None), series["value"], lw=1.8,
-                    label=legend(target.get("legendFormat"), names, target["expr"]))
+            name = legend(target.get("legendFormat"), names, target["expr"])
+            ax.plot(series["timestamp"].dt.tz_convert(None), series["value"], lw=1.8, label=name,
+                    color=class_color(name))
             drawn += 1
     if not drawn:
         return NO_DATA
@@ -270,8 +277,9 @@ def draw_piechart(ax, panel: dict, data: PanelData) -> str:
             values.append(max(float(row["value"]), 0.0))
     if not values or sum(values) <= 0:
         return NO_DATA
+    colours = [class_color(n) or f"C{i}" for i, n in enumerate(names)]
     wedges, *_ = ax.pie(values, autopct=lambda p: f"{p:.1f} %" if p >= 0.05 else "", startangle=90,
-                        counterclock=False, textprops={"fontsize": 8})
+                        counterclock=False, textprops={"fontsize": 8}, colors=colours)
     ax.legend(wedges, [f"{n}: {format_value(v, unit)}" for n, v in zip(names, values, strict=True)],
               fontsize=7, loc="center left", bbox_to_anchor=(0.95, 0.5))
     ax.set_aspect("equal")
