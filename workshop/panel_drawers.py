@@ -14,6 +14,7 @@ from matplotlib.ticker import FuncFormatter
 from workshop.panel_format import (
     alerts_frame,
     bucket_counts,
+    class_color,
     color,
     format_value,
     label_columns,
@@ -57,8 +58,9 @@ def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
                 continue
             names = dict(zip(labels, key if isinstance(key, tuple) else (key,), strict=True))
             series = series.sort_values("timestamp")
-            ax.plot(series["timestamp"].dt.tz_convert(None), series["value"], lw=1.8,
-                    label=legend(target.get("legendFormat"), names, target["expr"]))
+            name = legend(target.get("legendFormat"), names, target["expr"])
+            ax.plot(series["timestamp"].dt.tz_convert(None), series["value"], lw=1.8, label=name,
+                    color=class_color(name))
             drawn += 1
     if not drawn:
         return NO_DATA
@@ -129,8 +131,9 @@ def draw_piechart(ax, panel: dict, data: PanelData) -> str:
             values.append(max(float(row["value"]), 0.0))
     if not values or sum(values) <= 0:
         return NO_DATA
+    colours = [class_color(n) or f"C{i}" for i, n in enumerate(names)]
     wedges, *_ = ax.pie(values, autopct=lambda p: f"{p:.1f} %" if p >= 0.05 else "", startangle=90,
-                        counterclock=False, textprops={"fontsize": 8})
+                        counterclock=False, textprops={"fontsize": 8}, colors=colours)
     ax.legend(wedges, [f"{n}: {format_value(v, unit)}" for n, v in zip(names, values, strict=True)],
               fontsize=7, loc="center left", bbox_to_anchor=(0.95, 0.5))
     ax.set_aspect("equal")

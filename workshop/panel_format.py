@@ -9,6 +9,12 @@ from matplotlib.colors import is_color_like
 
 GRAFANA_COLORS = {"green": "tab:green", "red": "tab:red", "blue": "tab:blue", "purple": "tab:purple",
                   "orange": "tab:orange", "yellow": "gold", "dark-orange": "darkorange", "text": "black"}
+CLASS_COLORS = {"non_fraud": "#1f77b4", "fraud": "#d62728"}  # every lesson: legitimate blue, fraud red
+
+
+def class_color(name: str) -> str | None:
+    """Red for a series about frauds, blue for legitimate predictions, None (the default cycle) otherwise."""
+    return next((colour for key, colour in CLASS_COLORS.items() if key in name), None)
 
 
 def label_columns(df: pd.DataFrame) -> list[str]:

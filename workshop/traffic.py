@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 import requests
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bar: unlike the widget, it reads right in a saved notebook
 
 from workshop.data import load_dataset
 from workshop.scenario_stream import stream
@@ -186,8 +186,10 @@ def simulate(url: str = DEFAULT_URL, df: pd.DataFrame | None = None, *, rate: fl
     if df is None:
         df = default_dataset(seed)
     stop_event = stop_event or threading.Event()
+    in_kernel = "ipykernel" in sys.modules  # a notebook: the bar goes to stdout, redrawn once a second
     bar = tqdm(total=_expected_total(rate, duration, count), disable=not progress, unit="req",
-               desc=f"traffic {scenario.name}", dynamic_ncols=True)
+               desc=f"traffic {scenario.name}", file=sys.stdout if in_kernel else None,
+               mininterval=1.0 if in_kernel else 0.1, ncols=100 if in_kernel else None, dynamic_ncols=not in_kernel)
     run = _Run(stream(df, scenario, seed=seed, with_label=True), rate, count, duration, stop_event, bar,
                on_result)
     workers = [threading.Thread(target=_worker, args=(run, url, timeout), daemon=True,
