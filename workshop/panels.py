@@ -317,9 +317,9 @@ def draw_alertlist(ax, panel: dict, data: PanelData) -> str:
     alerts["alertname"] += alerts["instances"].map(lambda n: f" (×{n})" if n > 1 else "")
     table = ax.table(cellText=alerts[["state", "alertname", "severity", "since"]].to_numpy().tolist(),
                      colLabels=["state", "alert", "severity", "since (UTC)"], cellLoc="left",
-                     colWidths=[0.15, 0.45, 0.15, 0.25], bbox=[0, 0, 1, 1])
+                     colWidths=[0.12, 0.4, 0.16, 0.32], bbox=[0, 0, 1, 1])
     table.auto_set_font_size(False)
-    table.set_fontsize(9)
+    table.set_fontsize(8)
     for (row, _), cell in table.get_celld().items():
         if row > 0:
             cell.set_text_props(color="tab:red" if alerts.iloc[row - 1]["state"] == "firing" else "darkorange")
