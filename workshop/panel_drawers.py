@@ -83,6 +83,9 @@ def _legend(ax, most: int = 8) -> None:
         last = [np.asarray(line.get_ydata(), dtype=float) for line in lines]
         last = [values[np.isfinite(values)][-1] if np.isfinite(values).any() else -np.inf for values in last]
         top = sorted(range(len(lines)), key=lambda i: last[i], reverse=True)[:most]
+        for i, line in enumerate(ax.lines):  # named lines get distinct colours, the rest fade to grey
+            line.set(color=plt.cm.tab10(top.index(i)) if i in top else "lightgrey", lw=1.8 if i in top else 1,
+                     zorder=3 if i in top else 2)
         lines = [lines[i] for i in top]
         ax.text(0.99, 0.98, f"legend: top {most} of {len(ax.lines)} now", transform=ax.transAxes,
                 ha="right", va="top", fontsize=7, color="grey")
@@ -170,11 +173,15 @@ def draw_alertlist(ax, panel: dict, data: PanelData) -> str:
     if alerts.empty:
         _message(ax, "No " + " or ".join(sorted(wanted & {"firing", "pending"})) + " alerts", "tab:green")
         return OK
+    # one row per alert name and state (instances counted), sized to the panel so rows never overlap
+    alerts = alerts.groupby(["state", "alertname", "severity"], as_index=False, sort=False).agg(
+        since=("since", "min"), instances=("since", "size"))
+    alerts["alertname"] += alerts["instances"].map(lambda n: f" (×{n})" if n > 1 else "")
     table = ax.table(cellText=alerts[["state", "alertname", "severity", "since"]].to_numpy().tolist(),
-                     colLabels=["state", "alert", "severity", "since (UTC)"], loc="upper center",
-                     cellLoc="left")
+                     colLabels=["state", "alert", "severity", "since (UTC)"], cellLoc="left",
+                     colWidths=[0.12, 0.4, 0.16, 0.32], bbox=[0, 0, 1, 1])
     table.auto_set_font_size(False)
-    table.set_fontsize(7)
+    table.set_fontsize(8)
     for (row, _), cell in table.get_celld().items():
         if row > 0:
             cell.set_text_props(color="tab:red" if alerts.iloc[row - 1]["state"] == "firing" else "darkorange")
