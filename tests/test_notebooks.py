@@ -33,11 +33,62 @@ def repo_copy(tmp_path):
 
 def test_sync_check_catches_an_edited_app_file(repo_copy):
     assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == []
-    edited = repo_copy / "app" / "main.py"
+    edited = repo_copy / "app" / "config.py"
     edited.write_text(edited.read_text() + "# edited by hand\n")
+    [chunk] = nbsync.writefile_cells(repo_copy / "notebooks")[edited.resolve()]
     assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == [
-        f"app/main.py differs from cell {nbsync.writefile_cells(repo_copy / 'notebooks')[edited.resolve()][1]} "
-        "of 02_serve_model.ipynb (not in sync)"]
+        f"app/config.py differs from cell {chunk.index} of {chunk.notebook.name} (not in sync)"]
+
+
+def multi_chunk(repo_copy: Path, name: str) -> tuple[Path, list]:
+    target = (repo_copy / "app" / name).resolve()
+    chunks = nbsync.writefile_cells(repo_copy / "notebooks")[target]
+    assert len(chunks) >= 3, f"app/{name} should be built by several cells"
+    return target, chunks
+
+
+def test_a_file_built_by_several_cells_across_notebooks_is_their_concatenation(repo_copy):
+    target, chunks = multi_chunk(repo_copy, "extensions.py")
+    assert len({c.notebook.name for c in chunks}) >= 3  # written in 02, appended to in later lessons
+    assert target.read_text() == "".join(c.content for c in chunks)
+    assert nbsync.split(target.read_text(), chunks) == [c.content for c in chunks]
+
+
+def test_sync_check_names_the_cell_of_an_edited_middle_chunk(repo_copy):
+    target, chunks = multi_chunk(repo_copy, "main.py")
+    middle = chunks[len(chunks) // 2]
+    text = target.read_text()
+    target.write_text(text.replace(middle.content, middle.content.replace("\n", "\n# edited\n", 1), 1))
+    assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == [
+        f"app/main.py differs from {middle.where()} (not in sync)"]
+
+
+def test_update_notebooks_resplits_an_edited_multi_cell_file_into_its_cells(repo_copy):
+    notebooks = repo_copy / "notebooks"
+    target, chunks = multi_chunk(repo_copy, "main.py")
+    first, middle, last = chunks[0], chunks[len(chunks) // 2], chunks[-1]
+    edited = {first.index: first.content.replace("import re\n", "import re\nimport sys\n"),
+              middle.index: middle.content + "# a line added at the end of a middle chunk\n",
+              last.index: last.content + "\n\n# appended after the last chunk\n"}
+    target.write_text("".join(edited.get(c.index, c.content) for c in chunks))
+    assert nbsync.update_notebooks(notebooks) == [first.notebook]
+    after = nbsync.writefile_cells(notebooks)[target]
+    assert [c.content for c in after] == [edited.get(c.index, c.content) for c in chunks]
+    assert [c.magic for c in after] == [c.magic for c in chunks]  # %%writefile, then %%writefile -a ...
+    assert nbsync.problems(repo_copy / "app", notebooks) == []
+    assert nbsync.update_notebooks(notebooks) == []  # a round trip: nothing left to copy
+
+
+def test_update_notebooks_stops_clearly_when_an_anchor_is_gone(repo_copy):
+    notebooks = repo_copy / "notebooks"
+    target, chunks = multi_chunk(repo_copy, "main.py")
+    line, _ = nbsync.anchor(chunks[2])
+    before = chunks[2].notebook.read_bytes()
+    target.write_text(target.read_text().replace(line + "\n", line + "  # renamed\n"))
+    with pytest.raises(nbsync.SplitError, match="is gone from the file") as raised:
+        nbsync.update_notebooks(notebooks)
+    assert chunks[2].where() in str(raised.value)
+    assert chunks[2].notebook.read_bytes() == before  # nothing half-written
 
 
 def test_sync_check_catches_a_file_no_cell_writes_and_a_missing_one(repo_copy):
