@@ -100,7 +100,7 @@ def add_routes(app: Flask, service: Service) -> None:
             return jsonify(status="not_ready", reason=service.load_error), 503
         return jsonify(status="ready", model_version=service.model.version)
 
-    @app.get("/metrics")
+    @app.get("/metrics", endpoint="metrics")  # Flask would name the endpoint after the function
     def metrics_endpoint():
         body, content_type = service.metrics.exposition()
         return Response(body, content_type=content_type)
@@ -169,6 +169,6 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     add_request_log(app, service)
     add_routes(app, service)
     add_error_handlers(app, service)
-    for name in EXTENSIONS:  # the features later lessons plug in (faults, drift, ...)
+    for name in dict.fromkeys(EXTENSIONS):  # features of later lessons, once each (a lesson may run twice)
         importlib.import_module(name).init_app(app, service)
     return app
