@@ -127,3 +127,20 @@ class DriftMonitor:
         counts = np.bincount(flat.ravel(), minlength=len(self.children))
         for i in np.flatnonzero(counts).tolist():
             self.children[i].inc(int(counts[i]))
+
+
+def init_app(app, service) -> None:
+    """Registered by the drift lesson: count every scored record, if the model's reference profile is there."""
+    enabled = Gauge("drift_monitoring_enabled", "1 when inputs are counted into the reference profile's bins "
+                    "(0: no reference_profile.json)", multiprocess_mode="livemax", registry=service.metrics.registry)
+    drift = None
+    if service.model is not None:
+        try:
+            profile = load_profile(service.settings.model_dir, service.model.version)
+            drift = DriftMonitor(profile, service.model.features, service.metrics.registry)
+        except (DriftProfileError, OSError, KeyError, ValueError) as exc:
+            service.warn("drift_monitoring_off", reason=str(exc))
+    enabled.set(drift is not None)
+    app.extensions["drift"] = drift
+    if drift is not None:
+        service.after_scoring.append(drift.observe)

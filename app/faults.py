@@ -3,11 +3,16 @@
 Off unless the service starts with ENABLE_FAULTS=1 (the lesson's dev server); the production
 gunicorn config never sets it, so there the /admin/faults route does not even exist.
 While a fault is on, fault_injection_active{fault=...} is 1, so dashboards show why alerts fire.
+Plugged in through app/extensions.py: init_app() at the end adds the route and the scoring hook.
 """
 import random
 import threading
 import time
 from dataclasses import asdict, dataclass
+
+from flask import jsonify, request
+
+from app.validation import RequestError
 
 
 @dataclass
@@ -50,3 +55,31 @@ class FaultInjector:
 
     def as_dict(self) -> dict:
         return asdict(self._settings)
+
+
+def init_app(app, service) -> None:
+    """With ENABLE_FAULTS=1: a before-scoring hook that applies the faults, and /admin/faults to set them."""
+    if not service.settings.enable_faults:
+        return
+    faults = app.extensions["faults"] = FaultInjector(service.metrics)
+
+    def inject(rows) -> None:
+        if faults.apply():
+            raise RuntimeError("injected fault (alerting lesson)")
+
+    service.before_scoring.append(inject)
+
+    @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])
+    def admin_faults():
+        if request.method == "POST":
+            payload = service.read_json()
+            if not isinstance(payload, dict) or set(payload) - {"latency_seconds", "error_rate"}:
+                raise RequestError(400, "not_an_object",
+                                   'body must be {"latency_seconds": s, "error_rate": share}')
+            try:
+                faults.update(float(payload.get("latency_seconds", 0)), float(payload.get("error_rate", 0)))
+            except (TypeError, ValueError) as exc:
+                raise RequestError(400, "non_numeric", str(exc)) from None
+        elif request.method == "DELETE":
+            faults.update()
+        return jsonify(faults.as_dict())

@@ -1,4 +1,5 @@
-"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics (+ /admin/faults in lessons)."""
+"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics, + the features in extensions.py."""
+import importlib
 import logging
 import re
 import time
@@ -9,8 +10,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.config import Settings
-from app.drift import DriftMonitor, DriftProfileError, load_profile
-from app.faults import FaultInjector
+from app.extensions import EXTENSIONS
 from app.logs import get_logger, log_event
 from app.metrics import Metrics
 from app.model import FraudModel, ModelLoadError
@@ -21,78 +21,71 @@ HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_l
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def create_app(settings: Settings | None = None, model: FraudModel | None = None) -> Flask:
-    settings = settings or Settings.from_env()
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    metrics = Metrics()
-    logger = get_logger()
-    load_error = None
-    if model is None:
-        try:
-            model = FraudModel.load(settings.model_dir)
-        except (ModelLoadError, OSError, KeyError, ValueError) as exc:
-            load_error = str(exc)
-            log_event(logger, "model_load_failed", logging.ERROR, error=load_error)
-    drift = None
-    if model is not None:
-        metrics.describe_model(model.card)
-        try:  # data drift monitoring needs the training reference profile saved with the model
-            drift = DriftMonitor(load_profile(settings.model_dir, model.version), model.features, metrics.registry)
-        except (DriftProfileError, OSError, KeyError, ValueError) as exc:
-            log_event(logger, "drift_monitoring_off", logging.WARNING, reason=str(exc))
-    metrics.drift_enabled.set(drift is not None)
-    faults = FaultInjector(metrics) if settings.enable_faults else None
-    app.extensions.update(metrics=metrics, model=model, faults=faults, settings=settings, drift=drift)
+class Service:
+    """What the routes share: settings, metrics, the model (or why it is missing) and the scoring hooks."""
 
-    def require_model() -> FraudModel:
+    def __init__(self, settings: Settings, model: FraudModel | None = None):
+        self.settings, self.metrics, self.logger = settings, Metrics(), get_logger()
+        self.model, self.load_error = model, None
         if model is None:
-            raise RequestError(503, "model_unavailable", f"model not loaded: {load_error}")
-        return model
+            try:
+                self.model = FraudModel.load(settings.model_dir)
+            except (ModelLoadError, OSError, KeyError, ValueError) as exc:
+                self.load_error = str(exc)
+                log_event(self.logger, "model_load_failed", logging.ERROR, error=self.load_error)
+        if self.model is not None:
+            self.metrics.describe_model(self.model.card)
+        self.before_scoring: list = []  # hook(rows): features plugged in by app/extensions.py
+        self.after_scoring: list = []   # hook(inputs, probabilities)
 
-    def read_json():
+    def warn(self, event: str, **fields) -> None:
+        log_event(self.logger, event, logging.WARNING, **fields)
+
+    def require_model(self) -> FraudModel:
+        if self.model is None:
+            raise RequestError(503, "model_unavailable", f"model not loaded: {self.load_error}")
+        return self.model
+
+    def read_json(self):
         try:
             raw = request.get_data(cache=False)
         except RequestEntityTooLarge:
             raise RequestError(413, "payload_too_large",
-                               f"body larger than {settings.max_body_bytes} bytes") from None
+                               f"body larger than {self.settings.max_body_bytes} bytes") from None
         return parse_json(request.content_type, raw)
 
-    def score(rows: list[list[float]]) -> list[dict]:
-        m = require_model()
-        if faults is not None and faults.apply():
-            raise RuntimeError("injected fault (alerting lesson)")
+    def score(self, rows: list[list[float]]) -> list[dict]:
+        m = self.require_model()
+        for hook in self.before_scoring:
+            hook(rows)
         inputs = np.asarray(rows, dtype=np.float64)
         probabilities = m.predict_proba(inputs)
-        if drift is not None:
-            drift.observe(inputs, probabilities)
+        for hook in self.after_scoring:
+            hook(inputs, probabilities)
         results = []
         for p in probabilities:
             label = int(p >= m.threshold)
             class_name = "fraud" if label else "non_fraud"
-            metrics.predictions.labels(class_name=class_name).inc()
-            metrics.fraud_probability.observe(p)
+            self.metrics.predictions.labels(class_name=class_name).inc()
+            self.metrics.fraud_probability.observe(p)
             results.append({"prediction": label, "class_name": class_name, "fraud_probability": float(p)})
         return results
 
-    @app.before_request
-    def start_timer():
-        g.start = time.perf_counter()
-        supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        g.log = {}
+
+def add_routes(app: Flask, service: Service) -> None:
+    settings = service.settings
 
     @app.post("/predict")
     def predict():
-        m = require_model()
-        result = score([record_to_row(read_json(), m.features)])[0]
+        m = service.require_model()
+        result = service.score([record_to_row(service.read_json(), m.features)])[0]
         g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
         return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
 
     @app.post("/predict/batch")
     def predict_batch():
-        m = require_model()
-        results = score(batch_to_rows(read_json(), m.features, settings.max_batch_records))
+        m = service.require_model()
+        results = service.score(batch_to_rows(service.read_json(), m.features, settings.max_batch_records))
         g.log.update(n_records=len(results), n_fraud=sum(r["prediction"] for r in results))
         return jsonify(predictions=results, n=len(results), threshold=m.threshold,
                        model_version=m.version, request_id=g.request_id)
@@ -103,30 +96,18 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
 
     @app.get("/ready")
     def ready():
-        if model is None:
-            return jsonify(status="not_ready", reason=load_error), 503
-        return jsonify(status="ready", model_version=model.version)
+        if service.model is None:
+            return jsonify(status="not_ready", reason=service.load_error), 503
+        return jsonify(status="ready", model_version=service.model.version)
 
-    @app.get("/metrics")
+    @app.get("/metrics", endpoint="metrics")  # Flask would name the endpoint after the function
     def metrics_endpoint():
-        body, content_type = metrics.exposition()
+        body, content_type = service.metrics.exposition()
         return Response(body, content_type=content_type)
 
-    if faults is not None:
-        @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])
-        def admin_faults():
-            if request.method == "POST":
-                payload = read_json()
-                if not isinstance(payload, dict) or set(payload) - {"latency_seconds", "error_rate"}:
-                    raise RequestError(400, "not_an_object",
-                                       'body must be {"latency_seconds": s, "error_rate": share}')
-                try:
-                    faults.update(float(payload.get("latency_seconds", 0)), float(payload.get("error_rate", 0)))
-                except (TypeError, ValueError) as exc:
-                    raise RequestError(400, "non_numeric", str(exc)) from None
-            elif request.method == "DELETE":
-                faults.update()
-            return jsonify(faults.as_dict())
+
+def add_error_handlers(app: Flask, service: Service) -> None:
+    metrics = service.metrics
 
     @app.errorhandler(RequestError)
     def client_error(exc: RequestError):
@@ -145,23 +126,49 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):
-        log_event(logger, "unhandled_exception", logging.ERROR, request_id=g.get("request_id"), error=repr(exc))
+        log_event(service.logger, "unhandled_exception", logging.ERROR, request_id=g.get("request_id"),
+                  error=repr(exc))
         g.log["error"] = "internal_error"
         return jsonify(error="internal_error", message="the server failed; see its logs",
                        request_id=g.get("request_id")), 500
+
+
+def add_request_log(app: Flask, service: Service) -> None:
+    """Every request: an id (the caller's X-Request-ID if sane), a timer, a count, one JSON log line."""
+
+    @app.before_request
+    def start_timer():
+        g.start = time.perf_counter()
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.log = {}
 
     @app.after_request
     def record(response):
         elapsed = time.perf_counter() - g.get("start", time.perf_counter())
         endpoint = request.endpoint or "unmatched"
         if endpoint in PREDICT_ENDPOINTS:
-            metrics.latency.observe(elapsed)
-        metrics.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+            service.metrics.latency.observe(elapsed)
+        service.metrics.requests.labels(endpoint=endpoint, method=request.method,
+                                        status=str(response.status_code)).inc()
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        if settings.log_requests and endpoint != "metrics":
-            log_event(logger, "request", request_id=g.get("request_id"), method=request.method,
+        if service.settings.log_requests and endpoint != "metrics":
+            model = service.model
+            log_event(service.logger, "request", request_id=g.get("request_id"), method=request.method,
                       path=request.path, status=response.status_code, latency_ms=round(elapsed * 1000, 3),
                       model_version=model.version if model else None, **g.get("log", {}))
         return response
 
+
+def create_app(settings: Settings | None = None, model: FraudModel | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    service = Service(settings, model)
+    app.extensions.update(service=service, metrics=service.metrics, model=service.model, settings=settings)
+    add_request_log(app, service)
+    add_routes(app, service)
+    add_error_handlers(app, service)
+    for name in dict.fromkeys(EXTENSIONS):  # features of later lessons, once each (a lesson may run twice)
+        importlib.import_module(name).init_app(app, service)
     return app

@@ -56,10 +56,6 @@ class Metrics:
                           multiprocess_mode="livemax", registry=r)
         self.faults = Gauge("fault_injection_active", "1 while a lesson fault is switched on", ["fault"],
                             multiprocess_mode="livemax", registry=r)
-        # Data drift (notebook 05): the bin counters themselves live in app/drift.py, built from the profile.
-        self.drift_enabled = Gauge("drift_monitoring_enabled", "1 when inputs are counted into the reference "
-                                   "profile's bins (0: no reference_profile.json)", multiprocess_mode="livemax",
-                                   registry=r)
         # Pre-create label values so the series exist (at 0) before the first fraud or first mistake.
         for name in CLASS_NAMES:
             self.predictions.labels(class_name=name)

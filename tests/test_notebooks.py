@@ -1,8 +1,13 @@
-"""The lessons themselves: app/ is in sync with its notebook cells, notebooks are clean, and each one runs
-alone, headless, with quick parameters (papermill, cwd notebooks/), isolated from a stack you may be running.
+"""The lessons themselves: app/ is in sync with its notebook cells, notebooks are clean, and the lessons run
+headless with quick parameters (papermill, cwd notebooks/), isolated from a stack you may be running and
+from this checkout: in order from an EMPTY app/ (CI's one notebook run; it must rebuild the committed app/),
+or one alone (`pytest -m notebook_alone -k 02_`).
 """
 import json
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -12,7 +17,7 @@ import pytest
 from app.model import CARD
 from workshop import nblint, nbsync
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
-from workshop.run_notebooks import run_notebook
+from workshop.run_notebooks import LocalKernelManager
 from workshop.stack import Stack
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -34,11 +39,62 @@ def repo_copy(tmp_path):
 
 def test_sync_check_catches_an_edited_app_file(repo_copy):
     assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == []
-    edited = repo_copy / "app" / "main.py"
+    edited = repo_copy / "app" / "config.py"
     edited.write_text(edited.read_text() + "# edited by hand\n")
+    [chunk] = nbsync.writefile_cells(repo_copy / "notebooks")[edited.resolve()]
     assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == [
-        f"app/main.py differs from cell {nbsync.writefile_cells(repo_copy / 'notebooks')[edited.resolve()][1]} "
-        "of 02_serve_model.ipynb (not in sync)"]
+        f"app/config.py differs from cell {chunk.index} of {chunk.notebook.name} (not in sync)"]
+
+
+def multi_chunk(repo_copy: Path, name: str) -> tuple[Path, list]:
+    target = (repo_copy / "app" / name).resolve()
+    chunks = nbsync.writefile_cells(repo_copy / "notebooks")[target]
+    assert len(chunks) >= 3, f"app/{name} should be built by several cells"
+    return target, chunks
+
+
+def test_a_file_built_by_several_cells_across_notebooks_is_their_concatenation(repo_copy):
+    target, chunks = multi_chunk(repo_copy, "extensions.py")
+    assert len({c.notebook.name for c in chunks}) >= 3  # written in 02, appended to in later lessons
+    assert target.read_text() == "".join(c.content for c in chunks)
+    assert nbsync.split(target.read_text(), chunks) == [c.content for c in chunks]
+
+
+def test_sync_check_names_the_cell_of_an_edited_middle_chunk(repo_copy):
+    target, chunks = multi_chunk(repo_copy, "main.py")
+    middle = chunks[len(chunks) // 2]
+    text = target.read_text()
+    target.write_text(text.replace(middle.content, middle.content.replace("\n", "\n# edited\n", 1), 1))
+    assert nbsync.problems(repo_copy / "app", repo_copy / "notebooks") == [
+        f"app/main.py differs from {middle.where()} (not in sync)"]
+
+
+def test_update_notebooks_resplits_an_edited_multi_cell_file_into_its_cells(repo_copy):
+    notebooks = repo_copy / "notebooks"
+    target, chunks = multi_chunk(repo_copy, "main.py")
+    first, middle, last = chunks[0], chunks[len(chunks) // 2], chunks[-1]
+    edited = {first.index: first.content.replace("import re\n", "import re\nimport sys\n"),
+              middle.index: middle.content + "# a line added at the end of a middle chunk\n",
+              last.index: last.content + "\n\n# appended after the last chunk\n"}
+    target.write_text("".join(edited.get(c.index, c.content) for c in chunks))
+    assert nbsync.update_notebooks(notebooks) == [first.notebook]
+    after = nbsync.writefile_cells(notebooks)[target]
+    assert [c.content for c in after] == [edited.get(c.index, c.content) for c in chunks]
+    assert [c.magic for c in after] == [c.magic for c in chunks]  # %%writefile, then %%writefile -a ...
+    assert nbsync.problems(repo_copy / "app", notebooks) == []
+    assert nbsync.update_notebooks(notebooks) == []  # a round trip: nothing left to copy
+
+
+def test_update_notebooks_stops_clearly_when_an_anchor_is_gone(repo_copy):
+    notebooks = repo_copy / "notebooks"
+    target, chunks = multi_chunk(repo_copy, "main.py")
+    line, _ = nbsync.anchor(chunks[2])
+    before = chunks[2].notebook.read_bytes()
+    target.write_text(target.read_text().replace(line + "\n", line + "  # renamed\n"))
+    with pytest.raises(nbsync.SplitError, match="is gone from the file") as raised:
+        nbsync.update_notebooks(notebooks)
+    assert chunks[2].where() in str(raised.value)
+    assert chunks[2].notebook.read_bytes() == before  # nothing half-written
 
 
 def test_sync_check_catches_a_file_no_cell_writes_and_a_missing_one(repo_copy):
@@ -70,12 +126,39 @@ def test_notebooks_are_numbered_in_order_without_gaps():
     assert {1, 2} <= set(numbers)
 
 
-# ---------------------------------------------------------------- each notebook runs alone, headless
+# ---------------------------------------------------------------- the lessons run, headless
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    """One quick model for every notebook that takes `models_dir` (notebook 01 writes it when it runs first)."""
-    return tmp_path_factory.mktemp("nb-models")
+# What the lessons read besides app/: copied into a scratch tree whose workshop/ then resolves every path there
+# (REPO_ROOT, .run/, the service's working directory), so a run never touches this checkout.
+LESSON_TREE = ("notebooks", "workshop", "prometheus", "grafana-provisioning", "docs", "docker-compose.yml",
+               ".env.example")
+SKIP = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
+
+
+def lesson_tree(root: Path, app_files: bool) -> Path:
+    """A copy of the repository's lesson material under `root`, with app/ as committed or EMPTY."""
+    repo = APP_DIR.parent
+    for name in LESSON_TREE:
+        source = repo / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=SKIP)
+        elif source.exists():
+            shutil.copy2(source, root / name)
+    (root / "data").symlink_to(repo / "data")  # creditcard.csv, if the user added it (read only)
+    if app_files:
+        shutil.copytree(APP_DIR, root / "app", ignore=SKIP)
+    else:
+        (root / "app").mkdir()
+    return root
+
+
+def use_tree(root: Path, monkeypatch) -> None:
+    """Make the kernel and every process it starts import `app` and `workshop` from `root`, and prove it."""
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    found = subprocess.run([sys.executable, "-c", "import app, workshop; print(list(app.__path__)[0]); "
+                            "print(workshop.__file__)"], cwd=root / "notebooks", capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert found == [str(root / "app"), str(root / "workshop" / "__init__.py")], found
 
 
 def isolated_parameters(path: Path, tmp_path: Path, models_dir: Path) -> dict:
@@ -87,22 +170,56 @@ def isolated_parameters(path: Path, tmp_path: Path, models_dir: Path) -> dict:
     return {name: value for name, value in candidates.items() if name in declared}
 
 
-@pytest.mark.notebook
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_headless(path, tmp_path, models_dir):
-    parameters = isolated_parameters(path, tmp_path, models_dir)
+def run_headless(path: Path, work: Path, models_dir: Path) -> float:
+    """Run one lesson of a lesson tree (cwd its notebooks/); every cell must run without error. Returns seconds."""
+    parameters = isolated_parameters(path, work, models_dir)
+    start = time.monotonic()
     try:
-        output = run_notebook(path, out_dir=tmp_path / "out", **parameters)
+        papermill.execute_notebook(str(path), str(work / path.name), parameters=parameters, cwd=str(path.parent),
+                                   kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
+                                   kernel_manager_class=LocalKernelManager)
     finally:
         if "stack_dir" in parameters:  # a notebook may leave its stack up on purpose (00 does): stop it
             Stack(data_dir=parameters["stack_dir"]).stop(force=True)
-    executed = nbformat.read(output, as_version=4)
-    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert errors == []
-    ran = [c for c in executed.cells if c.cell_type == "code" and c.get("execution_count")]
-    assert len(ran) == len([c for c in executed.cells if c.cell_type == "code"])  # every cell ran
+    executed = nbformat.read(work / path.name, as_version=4)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    assert [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"] == []
+    assert all(c.get("execution_count") for c in code)  # every cell ran
     if path.name.startswith("01_"):
         card = json.loads((models_dir / CARD).read_text())
         assert 0.55 <= card["metrics"]["average_precision"] <= 0.9, card["metrics"]
+    return time.monotonic() - start
+
+
+def app_files(app_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(app_dir)): p.read_bytes() for p in sorted(app_dir.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_notebook_runs_headless_in_order_from_an_empty_app(tmp_path, monkeypatch):
+    """THE notebook run of CI: every lesson once, in order, from an empty app/; the app/ they write is the
+    committed one, byte for byte. Quick parameters, free ports, one models dir shared in order."""
+    root = lesson_tree(tmp_path / "tree", app_files=False)
+    use_tree(root, monkeypatch)
+    models_dir = tmp_path / "models"
+    took = {}
+    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        work = tmp_path / path.stem
+        work.mkdir()
+        took[path.name] = run_headless(path, work, models_dir)
+    print("lesson run times (s):", {name: round(s) for name, s in took.items()}, "total", round(sum(took.values())))
+    assert [n[:2] for n in took] == [p.name[:2] for p in NOTEBOOKS]
+    assert app_files(root / "app") == app_files(APP_DIR)
+
+
+@pytest.mark.notebook
+@pytest.mark.notebook_alone
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_headless(path, tmp_path, monkeypatch):
+    """One lesson alone, against the committed app/ (in a copy): `pytest -m notebook_alone -k 02_`."""
+    root = lesson_tree(tmp_path / "tree", app_files=True)
+    use_tree(root, monkeypatch)
+    run_headless(root / "notebooks" / path.name, tmp_path, tmp_path / "models")
