@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS gets a JSON 405 like any other unknown method
     metrics = Metrics()
     logger = get_logger()
     load_error = None
