@@ -1,4 +1,4 @@
-"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics (+ /admin/faults in lessons)."""
+"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics, /openapi.json (+ /admin/faults in lessons)."""
 import logging
 import re
 import time
@@ -14,6 +14,7 @@ from app.faults import FaultInjector
 from app.logs import get_logger, log_event
 from app.metrics import Metrics
 from app.model import FraudModel, ModelLoadError
+from app.openapi import openapi_document
 from app.validation import RequestError, batch_format, batch_to_rows, number, parse_json, record_to_row
 
 PREDICT_ENDPOINTS = {"predict", "predict_batch"}
@@ -67,6 +68,11 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         if faults is not None and faults.apply():
             raise RuntimeError("injected fault (alerting lesson)")
         probabilities = m.predict_proba(inputs)
+        undefined = np.flatnonzero(np.isnan(probabilities))
+        if len(undefined):  # e.g. +1e308 and -1e308 in two features: inf - inf in the score
+            raise RequestError(400, "out_of_range", f"record {undefined[0]}: values too large for the model "
+                               "(its score is undefined); features are expected near their training range",
+                               index=int(undefined[0]))
         if drift is not None:
             drift.observe(inputs, probabilities)
         labels = (probabilities >= m.threshold).astype(int)
@@ -119,6 +125,12 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     def metrics_endpoint():
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
+
+    @app.get("/openapi.json", endpoint="openapi")
+    def openapi():
+        return jsonify(openapi_document(model.features if model else None, settings.max_batch_records,
+                                        settings.max_body_bytes, faults is not None,
+                                        model.version if model else "no model"))
 
     if faults is not None:
         @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])
