@@ -179,4 +179,4 @@ def columns_to_rows(columns, data, features: list[str], max_records: int) -> np.
             else ("out_of_range", f"within +-{MAX_ABS:g}")
         raise RequestError(400, reason, f"data[{i}][{j}] ({columns[j]}) must be {limit}, got {shown(data[i][j])}",
                            fields=[columns[j]], index=i)
-    return values[:, [columns.index(name) for name in features]]
+    return np.ascontiguousarray(values[:, [columns.index(name) for name in features]])  # same sums as records
