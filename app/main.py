@@ -57,6 +57,10 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     def read_json():
         try:
             raw = request.get_data(cache=False)
+            # A streamed (chunked) body is cut at the limit without an error: is there more behind it?
+            if request.content_length is None and len(raw) >= settings.max_body_bytes \
+                    and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
         except RequestEntityTooLarge:
             raise RequestError(413, "payload_too_large",
                                f"body larger than {settings.max_body_bytes} bytes") from None

@@ -6,6 +6,7 @@ replaced, raw byte tricks Python's json module mishandles (NaN, 1e999, 400-digit
 brackets, duplicate keys, lone surrogates, non-UTF-8 bytes), odd content types, every endpoint and method.
 About 1,300 generated requests in total, derandomized so CI runs the same cases every time.
 """
+import io
 import json
 import random
 
@@ -188,3 +189,14 @@ def test_body_exactly_at_the_limit_is_read_and_one_byte_more_is_413(fuzz_app):
     assert check(fuzz_app, "POST", "/predict", at_limit, "application/json").get_json()["error"] == "missing_field"
     over = check(fuzz_app, "POST", "/predict", at_limit + b" ", "application/json")
     assert over.status_code == 413 and over.get_json()["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("extra,status,reason", [(b"", 400, "missing_field"), (b"x", 413, "payload_too_large")])
+def test_a_streamed_body_is_not_cut_at_the_limit(fuzz_app, extra, status, reason):
+    """Chunked bodies have no Content-Length; werkzeug stops reading at the limit without an error, so the
+    first MAX_BODY bytes (valid JSON here) would be scored and the rest silently dropped."""
+    body = b'{"V1": 1}' + b" " * (MAX_BODY - 9) + extra
+    response = fuzz_app.test_client().post(
+        "/predict", input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True},
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    assert (response.status_code, response.get_json()["error"]) == (status, reason)
