@@ -153,6 +153,7 @@ def check(app, method: str, path: str, body: bytes | str, content_type: str | No
     return response
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=500)
 @given(method=st.sampled_from(METHODS), path=st.sampled_from(PATHS), body=raw_bodies(),
        content_type=CONTENT_TYPES | st.none())
@@ -160,6 +161,7 @@ def test_any_request_anywhere_is_answered_2xx_or_4xx_in_json(fuzz_app, method, p
     check(fuzz_app, method, path, body, content_type)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=300)
 @given(body=record_texts(), content_type=st.sampled_from(["application/json", "Application/JSON; charset=utf-8"]))
 def test_predict_with_any_changed_record(fuzz_app, body, content_type):
@@ -168,6 +170,7 @@ def test_predict_with_any_changed_record(fuzz_app, body, content_type):
         assert 0.0 <= response.get_json()["fraud_probability"] <= 1.0
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=400)
 @given(body=batch_texts())
 def test_batch_with_any_changed_record_row_or_column(fuzz_app, body):
@@ -176,6 +179,7 @@ def test_batch_with_any_changed_record_row_or_column(fuzz_app, body):
         assert 1 <= response.get_json()["n"] <= MAX_RECORDS
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=150)
 @given(body=st.dictionaries(st.sampled_from(["latency_seconds", "error_rate", "other"]), json_values, max_size=3)
        .map(json.dumps) | raw_bodies())

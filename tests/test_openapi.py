@@ -35,6 +35,7 @@ def test_the_document_describes_every_route_and_both_batch_formats(api_app):
     assert components["Record"]["required"] == api_app.extensions["model"].features
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,examples", [(GenerationMode.POSITIVE, 300), (GenerationMode.NEGATIVE, 200)],
                          ids=["valid", "invalid"])
 def test_generated_requests_conform_to_the_schema(api_app, api_schema, mode, examples):
