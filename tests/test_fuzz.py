@@ -9,6 +9,7 @@ About 1,300 generated requests in total, derandomized so CI runs the same cases 
 import io
 import json
 import random
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -122,6 +123,20 @@ def batch_texts(draw) -> str:
     return text
 
 
+SENT = Counter()  # generated requests per test
+PLANNED = {"anywhere": 500, "predict": 300, "batch": 400, "faults": 150}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enough_generated_cases():
+    """When all four generated suites ran, they sent at least the planned 1,350 requests (>= 1,000)."""
+    yield
+    if set(SENT) == set(PLANNED):
+        assert all(SENT[name] >= PLANNED[name] for name in PLANNED), SENT
+        print(f"generated requests: {dict(SENT)}, total {sum(SENT.values())}")
+        assert sum(SENT.values()) >= 1000
+
+
 @pytest.fixture(scope="module")
 def fuzz_app(model_dir):
     return create_app(Settings(model_dir=model_dir, enable_faults=True, max_body_bytes=MAX_BODY,
@@ -158,6 +173,7 @@ def check(app, method: str, path: str, body: bytes | str, content_type: str | No
 @given(method=st.sampled_from(METHODS), path=st.sampled_from(PATHS), body=raw_bodies(),
        content_type=CONTENT_TYPES | st.none())
 def test_any_request_anywhere_is_answered_2xx_or_4xx_in_json(fuzz_app, method, path, body, content_type):
+    SENT["anywhere"] += 1
     check(fuzz_app, method, path, body, content_type)
 
 
@@ -165,6 +181,7 @@ def test_any_request_anywhere_is_answered_2xx_or_4xx_in_json(fuzz_app, method, p
 @settings(FUZZ, max_examples=300)
 @given(body=record_texts(), content_type=st.sampled_from(["application/json", "Application/JSON; charset=utf-8"]))
 def test_predict_with_any_changed_record(fuzz_app, body, content_type):
+    SENT["predict"] += 1
     response = check(fuzz_app, "POST", "/predict", body, content_type)
     if response.status_code == 200:
         assert 0.0 <= response.get_json()["fraud_probability"] <= 1.0
@@ -174,6 +191,7 @@ def test_predict_with_any_changed_record(fuzz_app, body, content_type):
 @settings(FUZZ, max_examples=400)
 @given(body=batch_texts())
 def test_batch_with_any_changed_record_row_or_column(fuzz_app, body):
+    SENT["batch"] += 1
     response = check(fuzz_app, "POST", "/predict/batch", body, "application/json")
     if response.status_code == 200:
         assert 1 <= response.get_json()["n"] <= MAX_RECORDS
@@ -184,6 +202,7 @@ def test_batch_with_any_changed_record_row_or_column(fuzz_app, body):
 @given(body=st.dictionaries(st.sampled_from(["latency_seconds", "error_rate", "other"]), json_values, max_size=3)
        .map(json.dumps) | raw_bodies())
 def test_admin_faults_with_any_settings(fuzz_app, body):
+    SENT["faults"] += 1
     check(fuzz_app, "POST", "/admin/faults", body, "application/json")
 
 
