@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from flask import jsonify, request
 
-from app.validation import RequestError
+from app.validation import RequestError, number
 
 
 @dataclass
@@ -77,9 +77,9 @@ def init_app(app, service) -> None:
                 raise RequestError(400, "not_an_object",
                                    'body must be {"latency_seconds": s, "error_rate": share}')
             try:
-                faults.update(float(payload.get("latency_seconds", 0)), float(payload.get("error_rate", 0)))
-            except (TypeError, ValueError) as exc:
-                raise RequestError(400, "non_numeric", str(exc)) from None
+                faults.update(**{name: number(value, "body", name) for name, value in payload.items()})
+            except ValueError as exc:
+                raise RequestError(400, "out_of_range", str(exc)) from None
         elif request.method == "DELETE":
             faults.update()
         return jsonify(faults.as_dict())

@@ -1,4 +1,4 @@
-"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics, + the features in extensions.py."""
+"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics, /openapi.json, + extensions.py."""
 import importlib
 import logging
 import re
@@ -12,12 +12,15 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from app.config import Settings
 from app.extensions import EXTENSIONS
 from app.logs import get_logger, log_event
-from app.metrics import Metrics
+from app.metrics import Metrics, observe_many
 from app.model import FraudModel, ModelLoadError
-from app.validation import RequestError, batch_to_rows, parse_json, record_to_row
+from app.openapi import openapi_document
+from app.validation import RequestError, batch_format, batch_to_rows, parse_json, record_to_row
 
 PREDICT_ENDPOINTS = {"predict", "predict_batch"}
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+BATCH_COLUMNS = ["prediction", "class_name", "fraud_probability"]  # the columnar batch answer
+CLASS_NAMES = np.array(["non_fraud", "fraud"])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -49,27 +52,34 @@ class Service:
     def read_json(self):
         try:
             raw = request.get_data(cache=False)
+            # A streamed (chunked) body is cut at the limit without an error: is there more behind it?
+            if request.content_length is None and len(raw) >= self.settings.max_body_bytes \
+                    and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
         except RequestEntityTooLarge:
             raise RequestError(413, "payload_too_large",
                                f"body larger than {self.settings.max_body_bytes} bytes") from None
         return parse_json(request.content_type, raw)
 
-    def score(self, rows: list[list[float]]) -> list[dict]:
+    def score(self, inputs: np.ndarray) -> tuple[list[int], list[str], list[float]]:
+        """Predictions, class names and fraud probabilities of a (n, n_features) float array."""
         m = self.require_model()
         for hook in self.before_scoring:
-            hook(rows)
-        inputs = np.asarray(rows, dtype=np.float64)
+            hook(inputs)
         probabilities = m.predict_proba(inputs)
+        undefined = np.flatnonzero(np.isnan(probabilities))
+        if len(undefined):  # e.g. +1e308 and -1e308 in two features: inf - inf in the score
+            raise RequestError(400, "out_of_range", f"record {undefined[0]}: values too large for the model "
+                               "(its score is undefined); features are expected near their training range",
+                               index=int(undefined[0]))
         for hook in self.after_scoring:
             hook(inputs, probabilities)
-        results = []
-        for p in probabilities:
-            label = int(p >= m.threshold)
-            class_name = "fraud" if label else "non_fraud"
-            self.metrics.predictions.labels(class_name=class_name).inc()
-            self.metrics.fraud_probability.observe(p)
-            results.append({"prediction": label, "class_name": class_name, "fraud_probability": float(p)})
-        return results
+        labels = (probabilities >= m.threshold).astype(int)
+        n_fraud = int(labels.sum())
+        self.metrics.predictions.labels(class_name="fraud").inc(n_fraud)
+        self.metrics.predictions.labels(class_name="non_fraud").inc(len(labels) - n_fraud)
+        observe_many(self.metrics.fraud_probability, probabilities)
+        return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities.tolist()
 
 
 def add_routes(app: Flask, service: Service) -> None:
@@ -78,17 +88,23 @@ def add_routes(app: Flask, service: Service) -> None:
     @app.post("/predict")
     def predict():
         m = service.require_model()
-        result = service.score([record_to_row(service.read_json(), m.features)])[0]
+        (label,), (class_name,), (p,) = service.score(np.array([record_to_row(service.read_json(), m.features)]))
+        result = {"prediction": label, "class_name": class_name, "fraud_probability": p}
         g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
         return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
 
     @app.post("/predict/batch")
     def predict_batch():
         m = service.require_model()
-        results = service.score(batch_to_rows(service.read_json(), m.features, settings.max_batch_records))
-        g.log.update(n_records=len(results), n_fraud=sum(r["prediction"] for r in results))
-        return jsonify(predictions=results, n=len(results), threshold=m.threshold,
-                       model_version=m.version, request_id=g.request_id)
+        payload = service.read_json()
+        labels, class_names, probabilities = service.score(batch_to_rows(payload, m.features,
+                                                                         settings.max_batch_records))
+        g.log.update(n_records=len(labels), n_fraud=sum(labels))
+        common = dict(n=len(labels), threshold=m.threshold, model_version=m.version, request_id=g.request_id)
+        rows = zip(labels, class_names, probabilities, strict=True)
+        if batch_format(payload) == "columns":  # answer in the format of the question
+            return jsonify(columns=BATCH_COLUMNS, data=list(rows), **common)
+        return jsonify(predictions=[dict(zip(BATCH_COLUMNS, row, strict=True)) for row in rows], **common)
 
     @app.get("/health")
     def health():
@@ -104,6 +120,13 @@ def add_routes(app: Flask, service: Service) -> None:
     def metrics_endpoint():
         body, content_type = service.metrics.exposition()
         return Response(body, content_type=content_type)
+
+    @app.get("/openapi.json", endpoint="openapi")
+    def openapi():
+        model = service.model
+        return jsonify(openapi_document(model.features if model else None, settings.max_batch_records,
+                                        settings.max_body_bytes, "faults" in app.extensions,
+                                        model.version if model else "no model"))
 
 
 def add_error_handlers(app: Flask, service: Service) -> None:
@@ -164,6 +187,7 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS gets a JSON 405 like any other unknown method
     service = Service(settings, model)
     app.extensions.update(service=service, metrics=service.metrics, model=service.model, settings=settings)
     add_request_log(app, service)
