@@ -193,6 +193,6 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     add_request_log(app, service)
     add_routes(app, service)
     add_error_handlers(app, service)
-    for name in dict.fromkeys(EXTENSIONS):  # features of later lessons, once each (a lesson may run twice)
+    for name in EXTENSIONS:  # features of later lessons (app/extensions.py)
         importlib.import_module(name).init_app(app, service)
     return app

@@ -2,7 +2,8 @@
 
 A file is written by one `%%writefile` cell, optionally followed (later in the same notebook, or in a
 later notebook, in lesson order) by `%%writefile -a` cells that append to it: the file is the
-concatenation of those chunks. `python -m workshop.nbsync` checks that every app/ file equals its
+concatenation of those chunks. A later lesson may restate a whole file with its own `%%writefile`
+(re-running it is harmless, unlike an append): from then on that cell is the file's first chunk. `python -m workshop.nbsync` checks that every app/ file equals its
 chunks (CI gate); `--update-notebooks` copies edited app/ files back into their cells. A file built
 from several chunks is split again by anchoring each chunk on its first non-blank line, which must
 stay unique; when an anchor is gone or ambiguous the tool stops and says which cell to fix by hand.
@@ -49,8 +50,8 @@ def _body(cell_source: str) -> str:
 
 
 def writefile_cells(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[Path, list[Chunk]]:
-    """{app/ file: its chunks in lesson order}. Two `%%writefile` cells for one file, or an append
-    before the file is written, are errors. Files a lesson writes outside app/ (scratch files) are not listed."""
+    """{app/ file: its chunks in lesson order}. Two `%%writefile` cells for one file in one notebook, or an
+    append before the file is written, are errors; a later notebook's `%%writefile` replaces the file. Files a lesson writes outside app/ (scratch files) are not listed."""
     app_dir = Path(notebooks_dir).resolve().parent / APP_DIR.name
     found: dict[Path, list[Chunk]] = {}
     for nb_path in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
@@ -64,8 +65,10 @@ def writefile_cells(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[Path, list[Chun
                 continue
             chunk = Chunk(nb_path, i, _body(cell.source), cell.source.split("\n", 1)[0])
             if not append and target in found:
-                raise ValueError(f"{target} is written by two cells: {found[target][0].where()} and {chunk.where()}"
-                                 " (use %%writefile -a to append)")
+                if found[target][0].notebook == nb_path:
+                    raise ValueError(f"{target} is written by two cells: {found[target][0].where()} and "
+                                     f"{chunk.where()} (use %%writefile -a to append)")
+                del found[target]  # a later lesson restates the whole file (e.g. app/extensions.py)
             if append and target not in found:
                 raise ValueError(f"{chunk.where()} appends to {target} before any cell writes it")
             found.setdefault(target, []).append(chunk)
