@@ -13,7 +13,7 @@ from workshop.stack import (
 )
 
 promtool = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(not promtool, reason="promtool not installed (Debian package prometheus)")
+needs_promtool = pytest.mark.requires_binaries("promtool")
 LOCAL_ADDRESSES = {"app.yml": ["127.0.0.1:18123"], "prometheus.yml": ["127.0.0.1:19090"],
                    "alertmanager.yml": ["127.0.0.1:19093"]}
 
