@@ -29,6 +29,7 @@ def run_probe(tmp_path, require: bool) -> subprocess.CompletedProcess:
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # two pytest runs in subprocesses
 def test_missing_binary_is_a_skip_by_default_and_a_failure_when_required(tmp_path):
     skipped = run_probe(tmp_path, require=False)
     assert skipped.returncode == 0 and "1 skipped" in skipped.stdout, skipped.stdout + skipped.stderr
