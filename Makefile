@@ -6,13 +6,19 @@ STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Quick parameters for headless runs (papermill -p NAME VALUE); `make workshop QUICK=0` runs full size.
 QUICK ?= 1
+# `make soak SOAK_SECONDS=90` for a short run; the test suite runs a 60 s one.
+SOAK_SECONDS ?= 600
+# What `make test-fast` leaves out: real binaries, notebooks, load (each marked in pytest).
+FAST_MARKERS := not slow and not stack and not notebook and not soak
 
-.PHONY: help setup system-deps workshop test lab up down status serve serve-prod webhook bench lint clean
+.PHONY: help setup system-deps workshop test test-fast soak lab up down status serve serve-prod webhook bench lint clean
 
 help:
 	@echo "setup     create .venv with pinned dependencies (+ Prometheus/Alertmanager when missing)"
 	@echo "workshop  run every notebook headless into build/ (fails on any error)"
-	@echo "test      run the whole test suite"
+	@echo "test      run the whole test suite (CI: .ci/run, which also requires the monitoring binaries)"
+	@echo "test-fast unit and API tests only (< 1 minute): no binaries, notebooks or load"
+	@echo "soak      production mode under steady load with worker recycling (SOAK_SECONDS, default 600)"
 	@echo "lab       JupyterLab with the workshop kernel"
 	@echo "up/down/status  the monitoring stack (Docker if an engine answers, else local binaries)"
 	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
@@ -38,6 +44,12 @@ workshop: setup
 
 test: setup
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -q -m "$(FAST_MARKERS)"
+
+soak: setup
+	$(PY) -m workshop.soak --duration $(SOAK_SECONDS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

@@ -21,7 +21,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from workshop.appserver import AppServer
-from workshop.paths import RUN_DIR
+from workshop.paths import REPO_ROOT, RUN_DIR
 from workshop.traffic import run_in_background
 
 RSS_GROWTH_LIMIT_MB = 20.0
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, help="default: models/ (trained by make setup / lesson 01)")
     args = parser.parse_args(argv)
     model_dir = args.model_dir
-    if model_dir is None and not (Path("models") / "model_card.json").exists():
+    if model_dir is None and not (REPO_ROOT / "models" / "model_card.json").exists():
         import tempfile
 
         from workshop.training import train_and_save
