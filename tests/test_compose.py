@@ -212,7 +212,8 @@ def test_grafana_anonymous_viewers_and_home_dashboard():
     grafana = SERVICES["grafana"]
     env = grafana["environment"]
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"  # read-only: no editing, no admin
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
     home = host_path(grafana, env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert home == REPO_ROOT / "grafana-provisioning" / "dashboards" / "json" / "ml-model-overview.json"
     assert home.is_file()
