@@ -85,7 +85,7 @@ def test_a_scrape_waits_while_the_master_folds(tmp_path, monkeypatch):
 def report(**changes) -> SoakReport:
     good = SoakReport(duration_s=60, workers=2, max_requests=400, jitter=50, requests=100, ok=100,
                       predictions_total=100, latency_count=100, worker_pids_seen=5)
-    good.samples = [Sample(t, 300.0, 100.0, 671, 8, float(t), [1, 2]) for t in range(10)]
+    good.samples = [Sample(t, 300.0, 60.0, 120.0, 671, 8, float(t), [1, 2]) for t in range(10)]
     for name, value in changes.items():
         setattr(good, name, value)
     return good
@@ -96,7 +96,7 @@ def test_soak_verdict_flags_each_kind_of_failure():
     assert "errors" in report(errors={"conn": 1}).problems()[0]
     assert "not exact" in report(predictions_total=99).problems()[0]
     grown = report()
-    grown.samples[-1].rss_mb = 330.0
+    grown.samples[-1].worker_peak_mb = 131.0  # 2 workers x 11 MB
     assert "RSS grew" in grown.problems()[0]
     piled = report()
     piled.samples[-1].db_files = FILES_PER_WORKER * 3 + 3
@@ -104,7 +104,7 @@ def test_soak_verdict_flags_each_kind_of_failure():
     more = report()
     more.samples[-1].series = 672
     assert "series count changed" in more.problems()[0]
-    assert "went down" in report(samples=[*report().samples, Sample(11, 300, 100, 671, 8, 0.0, [])]).problems()[0]
+    assert "went down" in report(samples=[*report().samples, Sample(11, 300.0, 60.0, 120.0, 671, 8, 0.0, [])]).problems()[0]
 
 
 @pytest.mark.slow

@@ -53,10 +53,6 @@ def rss_bytes(pid: int) -> int:
     return 0  # the process just exited (a recycled worker)
 
 
-def tree_rss_mb(master: int) -> float:
-    return sum(rss_bytes(pid) for pid in [master, *children(master)]) / 2**20
-
-
 def parse_metrics(text: str) -> tuple[int, float]:
     """(number of series, total predictions) of one /metrics page."""
     series, predictions = 0, 0.0
@@ -74,8 +70,9 @@ def db_files(directory: Path) -> int:
 @dataclass
 class Sample:
     t: float
-    rss_mb: float
+    rss_mb: float          # master + workers, as `ps` would add them up
     master_rss_mb: float
+    worker_peak_mb: float  # the largest worker at that moment
     series: int
     db_files: int
     predictions: float
@@ -106,12 +103,19 @@ class SoakReport:
         return steady[:k] if which == "start" else steady[-k:]
 
     def rss_mb(self, which: str) -> float:
-        """The RSS ceiling of the first or last fifth of the run. Tree RSS is a sawtooth (a recycled worker
-        restarts smaller and grows back), so its peak over a window is the stable figure to compare."""
-        return max(s.rss_mb for s in self._window(which))
+        """Steady RSS of the first or last fifth of the run: the master (median) plus `workers` times the
+        largest worker seen. The summed tree is a sawtooth (a recycled worker restarts small and grows back
+        while it warms up), so a fully grown worker is the figure to compare; a leak in the master (it
+        reaps and folds every recycled worker) or one that outlives recycling shows up here."""
+        window = self._window(which)
+        return (statistics.median(s.master_rss_mb for s in window)
+                + self.workers * max(s.worker_peak_mb for s in window))
 
     def master_rss_mb(self, which: str) -> float:
         return statistics.median(s.master_rss_mb for s in self._window(which))
+
+    def worker_peak_mb(self, which: str) -> float:
+        return max(s.worker_peak_mb for s in self._window(which))
 
     @property
     def rss_growth_mb(self) -> float:
@@ -170,8 +174,10 @@ class SoakReport:
             f"  counts     predictions_total {self.predictions_total:g}, latency count {self.latency_count:g}, "
             f"ok responses {self.ok}",
             f"  RSS        start {self.rss_mb('start'):.1f} MB, end {self.rss_mb('end'):.1f} MB, growth "
-            f"{self.rss_growth_mb:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:g}; master + workers, peak of the first/last "
-            f"fifth); master alone {self.master_rss_mb('start'):.1f} -> {self.master_rss_mb('end'):.1f} MB",
+            f"{self.rss_growth_mb:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:g}; master + {self.workers} x largest worker, "
+            f"first vs last fifth of the run): master {self.master_rss_mb('start'):.1f} -> "
+            f"{self.master_rss_mb('end'):.1f} MB, worker {self.worker_peak_mb('start'):.1f} -> "
+            f"{self.worker_peak_mb('end'):.1f} MB",
             f"  series     start {s_start}, end {s_end} in /metrics",
             f"  .db files  start {f_start}, end {f_end}, max {f_max} (bound {self.file_bound})",
             "  verdict    " + ("; ".join(self.problems()) or "OK"),
@@ -198,8 +204,10 @@ def run_soak(duration: float = 600.0, rate: float = 150.0, concurrency: int = 4,
             series, predictions = scrape(server.url)
             current = children(master)
             pids.update(current)
-            return Sample(time.monotonic() - t0, tree_rss_mb(master), rss_bytes(master) / 2**20, series, db_files(metrics_dir),
-                          predictions, current)
+            workers_mb = [rss_bytes(pid) / 2**20 for pid in current]
+            master_mb = rss_bytes(master) / 2**20
+            return Sample(time.monotonic() - t0, master_mb + sum(workers_mb), master_mb, max(workers_mb, default=0.0),
+                          series, db_files(metrics_dir), predictions, current)
 
         t0 = time.monotonic()
         report.samples.append(sample(t0))
