@@ -95,6 +95,7 @@ def test_soak_verdict_flags_each_kind_of_failure():
     assert report().problems() == []
     assert "errors" in report(errors={"conn": 1}).problems()[0]
     assert "not exact" in report(predictions_total=99).problems()[0]
+    assert "scrapes failed" in report(scrape_errors=["t=3s ReadTimeout"]).problems()[0]
     grown = report()
     grown.samples[-1].worker_peak_mb = 131.0  # 2 workers x 11 MB
     assert "RSS grew" in grown.problems()[0]

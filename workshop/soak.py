@@ -27,6 +27,11 @@ from workshop.traffic import run_in_background
 RSS_GROWTH_LIMIT_MB = 20.0
 FILES_PER_WORKER = 3  # counter_<pid>.db, histogram_<pid>.db, gauge_livemax_<pid>.db
 AGGREGATE_FILES = 2   # counter_aggregate.db, histogram_aggregate.db
+# 100 req/s over 2 workers with max_requests 600 +- 100: each worker lives ~12 s, so a 60 s run recycles ~10.
+# Booting a worker (importing the app) takes 1-3 s on a busy 2-core machine: much shorter lifetimes would
+# leave both workers booting at once, which measures the boot time, not the steady state.
+RATE, MAX_REQUESTS, JITTER = 100.0, 600, 100
+SCRAPE_TIMEOUT = 30.0
 
 
 def children(pid: int) -> list[int]:
@@ -91,6 +96,7 @@ class SoakReport:
     predictions_total: float = 0.0
     latency_count: float = 0.0
     worker_pids_seen: int = 0
+    scrape_errors: list = field(default_factory=list)  # /metrics requests of the sampler that failed
     samples: list = field(default_factory=list)
 
     @property
@@ -147,6 +153,8 @@ class SoakReport:
         issues = []
         if self.error_count:
             issues.append(f"{self.error_count} errors: {self.errors}")
+        if self.scrape_errors:
+            issues.append(f"{len(self.scrape_errors)} /metrics scrapes failed: {self.scrape_errors[:5]}")
         if self.rss_growth_mb >= RSS_GROWTH_LIMIT_MB:
             issues.append(f"RSS grew {self.rss_growth_mb:.1f} MB (limit {RSS_GROWTH_LIMIT_MB:g})")
         start, end, seen = self.series
@@ -185,11 +193,11 @@ class SoakReport:
 
 
 def scrape(url: str) -> tuple[int, float]:
-    return parse_metrics(requests.get(f"{url}/metrics", timeout=10).text)
+    return parse_metrics(requests.get(f"{url}/metrics", timeout=SCRAPE_TIMEOUT).text)
 
 
-def run_soak(duration: float = 600.0, rate: float = 150.0, concurrency: int = 4, workers: int = 2,
-             max_requests: int = 400, jitter: int = 50, interval: float = 1.0, model_dir=None,
+def run_soak(duration: float = 600.0, rate: float = RATE, concurrency: int = 4, workers: int = 2,
+             max_requests: int = MAX_REQUESTS, jitter: int = JITTER, interval: float = 1.0, model_dir=None,
              run_dir: Path | None = None, echo=print) -> SoakReport:
     run_dir = Path(run_dir or RUN_DIR / "soak")
     env = {"APP_MAX_REQUESTS": str(max_requests), "APP_MAX_REQUESTS_JITTER": str(jitter)}
@@ -216,14 +224,18 @@ def run_soak(duration: float = 600.0, rate: float = 150.0, concurrency: int = 4,
         try:
             while time.monotonic() - t0 < duration:
                 time.sleep(min(interval, max(0.0, duration - (time.monotonic() - t0))))
-                report.samples.append(s := sample(t0))
+                try:
+                    report.samples.append(s := sample(t0))
+                except requests.RequestException as exc:
+                    report.scrape_errors.append(f"t={time.monotonic() - t0:.0f}s {type(exc).__name__}")
+                    continue
                 if echo and len(report.samples) % 10 == 0:
                     echo(f"  t={s.t:5.0f}s  RSS {s.rss_mb:6.1f} MB  series {s.series}  db files {s.db_files}  "
                          f"predictions {s.predictions:g}")
         finally:
             summary = traffic.stop()
         report.requests, report.ok, report.errors = summary.sent, summary.ok, dict(summary.errors)
-        text = requests.get(f"{server.url}/metrics", timeout=10).text
+        text = requests.get(f"{server.url}/metrics", timeout=SCRAPE_TIMEOUT).text
         report.samples.append(sample(t0))
         report.predictions_total = parse_metrics(text)[1]
         report.latency_count = next(s.value for f in text_string_to_metric_families(text) for s in f.samples
@@ -241,9 +253,10 @@ def _logged_pids(server: AppServer) -> set[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workshop.soak", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load (default 600)")
-    parser.add_argument("--rate", type=float, default=150.0, help="requests/s (default 150)")
-    parser.add_argument("--max-requests", type=int, default=400, help="gunicorn max_requests (default 400)")
-    parser.add_argument("--jitter", type=int, default=50, help="gunicorn max_requests_jitter (default 50)")
+    parser.add_argument("--rate", type=float, default=RATE, help=f"requests/s (default {RATE:g})")
+    parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS,
+                        help=f"gunicorn max_requests (default {MAX_REQUESTS})")
+    parser.add_argument("--jitter", type=int, default=JITTER, help=f"gunicorn max_requests_jitter (default {JITTER})")
     parser.add_argument("--model-dir", type=Path, help="default: models/ (trained by make setup / lesson 01)")
     args = parser.parse_args(argv)
     model_dir = args.model_dir
