@@ -6,13 +6,19 @@ STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Quick parameters for headless runs (papermill -p NAME VALUE); `make workshop QUICK=0` runs full size.
 QUICK ?= 1
+# `make soak SOAK_SECONDS=90` for a short run; the test suite runs a 60 s one.
+SOAK_SECONDS ?= 600
+# What `make test-fast` leaves out: real binaries, notebooks, load (each marked in pytest).
+FAST_MARKERS := not slow and not stack and not notebook and not soak
 
-.PHONY: help setup system-deps preflight student workshop test lab up down status serve serve-prod webhook bench lint clean
+.PHONY: help setup system-deps preflight student workshop test test-fast soak lab up down status serve serve-prod webhook bench lint clean
 
 help:
 	@echo "setup     create .venv with pinned dependencies (+ Prometheus/Alertmanager when missing)"
 	@echo "workshop  run every notebook headless into build/ (fails on any error)"
-	@echo "test      run the whole test suite"
+	@echo "test      run the whole test suite (CI: .ci/run, which also requires the monitoring binaries)"
+	@echo "test-fast unit and API tests only (< 1 minute): no binaries, notebooks or load"
+	@echo "soak      production mode under steady load with worker recycling (SOAK_SECONDS, default 600)"
 	@echo "preflight is this machine ready? green/red list with the fix for each red item"
 	@echo "student   regenerate the student edition notebooks/student/ from the lessons"
 	@echo "lab       JupyterLab with the workshop kernel, opening on the student edition"
@@ -47,6 +53,12 @@ workshop: setup
 
 test: setup
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -q -m "$(FAST_MARKERS)"
+
+soak: setup
+	$(PY) -m workshop.soak --duration $(SOAK_SECONDS)
 
 lab: setup
 	$(PY) -m workshop.lab

@@ -1,13 +1,15 @@
 """Production mode: `gunicorn -c app/gunicorn_conf.py "app.main:create_app()"`.
 
 Several worker processes share one set of metrics through prometheus_client's multiprocess mode:
-the directory is wiped when the master starts and a dead worker's live gauges are dropped.
+the directory is wiped when the master starts; a dead worker's live gauges are dropped and its
+counters and histograms folded into one aggregate file (app/multiproc.py), so recycled workers
+(max_requests) keep totals exact without piling up files.
 """
 import os
 import shutil
 import tempfile
 
-from prometheus_client import multiprocess
+from app.multiproc import fold_dead_worker
 
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "fraud-api-metrics"))
 os.environ.pop("ENABLE_FAULTS", None)  # lesson faults are never reachable in production mode
@@ -18,6 +20,10 @@ worker_class = "gthread"      # keep-alive connections and a few threads per wor
 threads = int(os.environ.get("APP_THREADS", "2"))
 keepalive = 5
 accesslog = None              # the app writes one structured JSON line per request itself
+# Recycle each worker after about this many requests (jitter spreads the restarts; 0 turns it off):
+# a slow leak in a library then never grows without bound.
+max_requests = int(os.environ.get("APP_MAX_REQUESTS", "10000"))
+max_requests_jitter = int(os.environ.get("APP_MAX_REQUESTS_JITTER", "1000"))
 
 
 def on_starting(server):
@@ -27,4 +33,4 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    multiprocess.mark_process_dead(worker.pid)
+    fold_dead_worker(worker.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -17,6 +17,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from app.multiproc import locked
+
 CLASS_NAMES = ("non_fraud", "fraud")
 INVALID_REASONS = (
     "invalid_json", "unsupported_media_type", "payload_too_large", "not_an_object", "missing_field",
@@ -98,5 +100,6 @@ class Metrics:
         if multiprocess_dir():
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
-            return generate_latest(merged), CONTENT_TYPE_LATEST
+            with locked(multiprocess_dir()):  # the master may be folding a dead worker's files
+                return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,5 +1,11 @@
-"""Shared fixtures: a small real model trained once per session, the app, its test client."""
+"""Shared fixtures: a small real model trained once per session, the app, its test client.
+
+Tests that need real monitoring binaries say so with `@pytest.mark.requires_binaries("prometheus", ...)`:
+skipped where a binary is missing, but a failure when WORKSHOP_REQUIRE_BINARIES=1 (CI sets it), so a
+broken install step cannot pass CI by skipping every live test.
+"""
 import json
+import os
 
 import pytest
 from helpers import metric_value
@@ -8,7 +14,27 @@ from app.config import Settings
 from app.main import create_app
 from app.model import CARD
 from workshop.data import FEATURES, load_dataset
+from workshop.system_deps import ALERTMANAGER_BINARIES, PROMETHEUS_BINARIES, find_binary, install_hint
 from workshop.training import train_and_save
+
+REQUIRE_BINARIES_ENV = "WORKSHOP_REQUIRE_BINARIES"
+BINARY_NAMES = {"prometheus": PROMETHEUS_BINARIES, "alertmanager": ALERTMANAGER_BINARIES}
+
+
+def missing(*names: str) -> list[str]:
+    """The named binaries (prometheus, alertmanager, promtool, amtool) that are not on PATH."""
+    return [name for name in names if not find_binary(BINARY_NAMES.get(name, (name,)))]
+
+
+@pytest.hookimpl(tryfirst=True)  # before fixtures start anything
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("requires_binaries")
+    if marker is None or not (absent := missing(*marker.args)):
+        return
+    message = f"{', '.join(absent)} not installed ({install_hint()})"
+    if os.environ.get(REQUIRE_BINARIES_ENV) == "1":
+        pytest.fail(f"{REQUIRE_BINARIES_ENV}=1 and {message}", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

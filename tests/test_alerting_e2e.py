@@ -16,12 +16,11 @@ from workshop import alerts, promql
 from workshop.appserver import AppServer
 from workshop.rules import lesson_rules
 from workshop.stack import Stack, render_alertmanager_config
-from workshop.system_deps import missing_binaries
 from workshop.traffic import run_in_background
 from workshop.webhook import WebhookReceiver, has_alert
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow,
-              pytest.mark.skipif(bool(missing_binaries()), reason="prometheus/alertmanager not installed")]
+              pytest.mark.requires_binaries("prometheus", "alertmanager")]
 
 JOB = "ml-model-app"
 FAST_ROUTE = {"group_wait": "1s", "group_interval": "1s"}

@@ -139,6 +139,7 @@ def api_alerts(am_url: str, job: str, **params) -> list[dict]:
 
 
 @pytest.mark.stack
+@pytest.mark.requires_binaries("alertmanager")
 def test_alerts_are_routed_by_severity_and_grouped_by_alertname_and_job(alertmanager, receiver):
     job = f"routing-{uuid.uuid4().hex[:8]}"
     post_alerts(alertmanager,
@@ -162,6 +163,7 @@ def test_alerts_are_routed_by_severity_and_grouped_by_alertname_and_job(alertman
 
 
 @pytest.mark.stack
+@pytest.mark.requires_binaries("alertmanager")
 def test_resolved_alerts_are_delivered_too(alertmanager, receiver):
     job = f"resolve-{uuid.uuid4().hex[:8]}"
     latency = alert("ModelLatencyP95High", job, "warning")
@@ -173,6 +175,7 @@ def test_resolved_alerts_are_delivered_too(alertmanager, receiver):
 
 
 @pytest.mark.stack
+@pytest.mark.requires_binaries("alertmanager")
 def test_model_api_down_inhibits_the_other_alerts_of_its_job(alertmanager, receiver):
     job, other_job = (f"{kind}-{uuid.uuid4().hex[:8]}" for kind in ("inhibit", "unaffected"))
     # The app goes down first (as in real life: its other alerts need minutes of data to fire).

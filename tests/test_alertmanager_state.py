@@ -7,11 +7,10 @@ import pytest
 import requests
 
 from workshop.stack import Stack, render_alertmanager_config
-from workshop.system_deps import missing_binaries
 from workshop.webhook import WebhookReceiver, has_alert
 
 pytestmark = [pytest.mark.stack,
-              pytest.mark.skipif(bool(missing_binaries()), reason="prometheus/alertmanager not installed")]
+              pytest.mark.requires_binaries("prometheus", "alertmanager")]
 
 ALERT = {"alertname": "LessonRerunProbe", "job": "ml-model-app", "severity": "warning"}
 QUIET_WAIT = 6  # seconds: group_wait is 1 s, so a notification that is coming arrives well within this

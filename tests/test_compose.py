@@ -1,5 +1,8 @@
 """docker-compose.yml, checked statically (no Docker engine): pinned, local-only, provisioned, no secrets."""
+import os
 import re
+import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -102,20 +105,114 @@ def test_config_files_resolve_to_repository_files():
     assert host_path(prometheus, "/etc/prometheus/targets/app.yml").is_file()
 
 
+# Compose interpolation as the Compose specification defines it (12-interpolation.md): ${VAR}, ${VAR:-default},
+# ${VAR-default}, ${VAR:?error}, ${VAR?error}, ${VAR:+alt}, ${VAR+alt}, $$ for a literal $. Compose reads the
+# project's .env for these values, so this shows what `docker compose up` does with or without .env.
+INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value, env: dict):
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match):
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name", "op", "arg")
+        present = name in env and (env[name] != "" or not (op or "").startswith(":"))
+        if op in (":?", "?") and not present:
+            raise MissingVariable(f"required variable {name} is missing a value: {arg}")
+        if op in (":-", "-"):
+            return env[name] if present else arg
+        if op in (":+", "+"):
+            return arg if present else ""
+        return env.get(name, "")
+    return INTERPOLATION.sub(substitute, value)
+
+
+def env_file(path) -> dict:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_interpolation_helper_follows_the_spec():
+    env = {"SET": "x", "EMPTY": ""}
+    assert interpolate("${SET:-d} ${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} $${SET} ${SET:+alt} ${UNSET+alt}", env) \
+        == "x d d  ${SET} alt "
+    with pytest.raises(MissingVariable, match="EMPTY is missing a value: boom"):
+        interpolate("${EMPTY:?boom}", env)
+    assert interpolate("${EMPTY?boom}", env) == ""
+
+
 def test_grafana_secret_comes_from_an_uncommitted_env_file():
     grafana = SERVICES["grafana"]
-    assert grafana["env_file"] == [".env"]
-    assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana.get("environment", {})
+    assert "env_file" not in grafana  # a missing env_file is an error before Compose 2.24; interpolation is not
+    password = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert re.fullmatch(r"\$\{GF_SECURITY_ADMIN_PASSWORD:\?[^}]+\}", password), "required, no default"
     assert {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD"} <= env_keys(REPO_ROOT / ".env.example")
     ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
     assert ".env" in ignored and ".env.example" not in ignored
+
+
+def test_plain_compose_up_without_env_file_stops_with_a_clear_message():
+    with pytest.raises(MissingVariable, match=r"GF_SECURITY_ADMIN_PASSWORD .*run make up.*\.env\.example to \.env"):
+        interpolate(COMPOSE, env={})
+
+
+def test_with_the_env_file_grafana_gets_its_password_and_nothing_is_left_empty():
+    env = env_file(REPO_ROOT / ".env.example")
+    resolved = interpolate(COMPOSE, env)
+    grafana = resolved["services"]["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == env["GF_SECURITY_ADMIN_PASSWORD"] != "admin"
+    assert grafana["GF_SECURITY_ADMIN_USER"] == "admin"
+    assert "$" not in yaml.safe_dump(resolved)  # every variable resolved
+
+
+def test_make_up_writes_a_random_admin_password(tmp_path, monkeypatch):
+    from workshop import stack
+    monkeypatch.setattr(stack, "ENV_FILE", tmp_path / ".env")
+    stack.ensure_env_file()
+    password = env_file(tmp_path / ".env")["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password not in ("admin", "change-me", "") and len(password) >= 16
+    assert interpolate(COMPOSE, env_file(tmp_path / ".env"))["services"]["grafana"]["environment"][
+        "GF_SECURITY_ADMIN_PASSWORD"] == password
+
+
+def docker_compose_available() -> bool:
+    try:
+        return subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not docker_compose_available(), reason="the docker compose plugin is not installed (no engine needed)")
+def test_docker_compose_config_agrees(tmp_path):
+    """`docker compose config` needs only the client: it validates the file and applies the interpolation.
+    Run on a copy in an empty folder: first without .env (must stop with the message), then with one."""
+    shutil.copy(REPO_ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    config = ["docker", "compose", "-f", str(tmp_path / "docker-compose.yml"), "config", "--quiet"]
+    without = subprocess.run(config, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert without.returncode != 0 and "run make up" in without.stderr, without.stderr
+    shutil.copy(REPO_ROOT / ".env.example", tmp_path / ".env")
+    with_env = subprocess.run(config, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert with_env.returncode == 0, with_env.stderr
 
 
 def test_grafana_anonymous_viewers_and_home_dashboard():
     grafana = SERVICES["grafana"]
     env = grafana["environment"]
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"  # read-only: no editing, no admin
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
     home = host_path(grafana, env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert home == REPO_ROOT / "grafana-provisioning" / "dashboards" / "json" / "ml-model-overview.json"
     assert home.is_file()

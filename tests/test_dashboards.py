@@ -149,7 +149,7 @@ def test_dashboard_queries_flattens_rows_and_skips_hidden_targets(tmp_path):
     assert dashboard_queries(tmp_path) == [("inner", "stat", "up")]
 
 
-@pytest.mark.skipif(not promtool, reason="promtool not installed (Debian package prometheus)")
+@pytest.mark.requires_binaries("promtool")
 def test_every_query_parses(tmp_path):
     exprs = [q.expr for q in dashboard_queries(DASHBOARDS_DIR)]
     assert exprs

@@ -18,14 +18,13 @@ from workshop.data import FEATURES, load_dataset
 from workshop.paths import DASHBOARDS_DIR
 from workshop.promql import dashboard_queries
 from workshop.stack import Stack
-from workshop.system_deps import missing_binaries
 from workshop.traffic import simulate
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow,
-              pytest.mark.skipif(bool(missing_binaries()), reason="prometheus/alertmanager not installed")]
+              pytest.mark.requires_binaries("prometheus", "alertmanager")]
 DASHBOARD_FILES = sorted(DASHBOARDS_DIR.glob("*.json"))
 N_REQUESTS = 1500
 FRAUD_SCENARIO = "fraud:0.05@0"  # the synthetic data has 0.17 % frauds: too few for the fraud panels

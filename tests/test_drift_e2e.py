@@ -11,11 +11,10 @@ from workshop.appserver import AppServer
 from workshop.polling import poll_until
 from workshop.rules import lesson_rules
 from workshop.stack import Stack
-from workshop.system_deps import missing_binaries
 from workshop.traffic import run_in_background
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow,
-              pytest.mark.skipif(bool(missing_binaries()), reason="prometheus/alertmanager not installed")]
+              pytest.mark.requires_binaries("prometheus", "alertmanager")]
 RATE = 50             # requests/s on loopback: 1500 values in the 30 s lesson window, 500 (a verdict) after 10 s
 MAX_TRAFFIC_S = 60    # every traffic run is bounded, even when an assertion stops the test early
 CLEAN_VERDICTS_S = 8  # how long clean traffic must stay alert-free once a verdict is possible

@@ -9,7 +9,7 @@ from workshop.paths import PROMETHEUS_CONFIG, PROMETHEUS_DIR
 from workshop.stack.config import render_alertmanager_config, render_local_config
 
 promtool = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(not promtool, reason="promtool not installed (Debian package prometheus)")
+needs_promtool = pytest.mark.requires_binaries("promtool")
 LOCAL_ADDRESSES = {"app.yml": ["127.0.0.1:18123"], "prometheus.yml": ["127.0.0.1:19090"],
                    "alertmanager.yml": ["127.0.0.1:19093"]}
 

@@ -17,10 +17,9 @@ from workshop import procs, promql
 from workshop.paths import REPO_ROOT
 from workshop.polling import poll_until
 from workshop.stack import Stack
-from workshop.system_deps import missing_binaries
 
 pytestmark = [pytest.mark.stack,
-              pytest.mark.skipif(bool(missing_binaries()), reason="prometheus/alertmanager not installed")]
+              pytest.mark.requires_binaries("prometheus", "alertmanager")]
 FRAUD_COUNT = 3
 
 
