@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
 from test_notebooks import isolated_parameters
+
 from workshop import exercise_proof, lessons, student_edition
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
 from workshop.run_notebooks import LocalKernelManager
