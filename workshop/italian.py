@@ -109,7 +109,7 @@ def mask_messages(source: str) -> str:
 
 
 def _placeholders(literal: str) -> list[str]:
-    node = ast.parse(literal, mode="eval").body
+    node = ast.parse(f"({literal})", mode="eval").body  # parentheses: a literal may span lines
     return sorted(ast.dump(v.value) for v in ast.walk(node) if isinstance(v, ast.FormattedValue))
 
 
@@ -128,6 +128,9 @@ def translation_path(lesson: Path) -> Path:
 
 def load(path: Path) -> list[dict]:
     data = yaml.safe_load(Path(path).read_text()) or {}
+    for entry in data.get("cells", []):
+        if not isinstance(entry.get("id"), str):  # YAML reads 12345678 as a number and 00123456 as octal
+            raise ValueError(f"{Path(path).name}: cell id {entry.get('id')!r} must be a quoted string")
     return data.get("cells", [])
 
 
