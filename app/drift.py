@@ -9,14 +9,24 @@ Counters merge exactly across gunicorn workers and across replicas, so the slidi
 statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml),
 and every worker sees the same truth. The reference shares are exported as gauges next to the counts.
 
-Cost per record: one vectorised comparison of the 30 values against all bin edges, then 30 counter
-increments through pre-resolved children (no .labels() lookup per request).
+Cost per record: one vectorised comparison of the 30 values against all bin edges, added to a per-process
+numpy buffer. Under gunicorn every counter increment is a locked write to a memory-mapped file, so the
+buffer is flushed to the counters (one increment per bin that changed) every `drift_flush_seconds` (1 s) by a
+background thread, on every /metrics scrape, and when the process exits (gunicorn's worker_exit hook,
+atexit): nothing counted is lost, and a scrape lags another worker's newest counts by at most that period.
 """
+import atexit
 import json
+import os
+import threading
+import time
+import weakref
 from pathlib import Path
 
 import numpy as np
 from prometheus_client import Counter, Gauge
+
+from app.config import Settings
 
 PROFILE = "reference_profile.json"
 SCORE = "score"
@@ -72,9 +82,10 @@ class DriftBinner:
 
 
 class DriftMonitor:
-    """Counts values into the reference bins as Prometheus counters (pre-created at 0)."""
+    """Counts values into the reference bins as Prometheus counters (pre-created at 0), through a buffer."""
 
-    def __init__(self, profile: dict, feature_names: list[str], registry):
+    def __init__(self, profile: dict, feature_names: list[str], registry,
+                 flush_seconds: float = Settings.drift_flush_seconds):
         self.binner = binner = DriftBinner(profile, feature_names)
         self.model_version = profile.get("model_version")
         self.observations = Counter(
@@ -91,13 +102,50 @@ class DriftMonitor:
                 self.children[f * self.stride + b] = self.observations.labels(feature=name, bin=str(b))
                 self.reference.labels(feature=name, bin=str(b)).set(shares[name]["proportions"][b])
         self.offsets = np.arange(len(binner.names)) * self.stride
+        self.flush_seconds = flush_seconds
+        self.pending = np.zeros(len(self.children), dtype=np.int64)  # counted, not yet in the counters
+        self.lock = threading.Lock()
+        self.flusher_pid = None  # the process whose flush thread runs (a forked worker starts its own)
 
     def observe(self, rows: np.ndarray, scores: np.ndarray) -> None:
         flat = self.binner.bins(rows, scores) + self.offsets
-        if len(flat) == 1:  # the /predict fast path: one increment per monitored name
-            for i in flat[0].tolist():
-                self.children[i].inc()
+        with self.lock:
+            if len(flat) == 1:  # the /predict fast path: one bin per monitored name, all distinct
+                self.pending[flat[0]] += 1
+            else:
+                self.pending += np.bincount(flat.ravel(), minlength=len(self.pending))
+        if self.flusher_pid != os.getpid():
+            self._start_flusher()
+
+    def flush(self) -> int:
+        """Move the buffered counts into the counters; returns how many values were moved."""
+        with self.lock:  # held while incrementing: once flush() returns, every earlier value is counted
+            counts = self.pending
+            self.pending = np.zeros_like(counts)
+            for i in np.flatnonzero(counts).tolist():
+                self.children[i].inc(int(counts[i]))
+        return int(counts.sum())
+
+    def _start_flusher(self) -> None:
+        with self.lock:
+            if self.flusher_pid == os.getpid():
+                return
+            self.flusher_pid = os.getpid()
+        ref = weakref.ref(self)  # the thread and atexit must not keep a discarded app's monitor alive
+        threading.Thread(target=_flush_periodically, args=(ref, self.flush_seconds), name="drift-flush",
+                         daemon=True).start()
+        atexit.register(_flush_if_alive, ref)
+
+
+def _flush_if_alive(ref: weakref.ref) -> bool:
+    monitor = ref()
+    if monitor is not None:
+        monitor.flush()
+    return monitor is not None
+
+
+def _flush_periodically(ref: weakref.ref, seconds: float) -> None:
+    while True:
+        time.sleep(seconds)  # a timer: the flush period, not a wait for something to happen
+        if not _flush_if_alive(ref):
             return
-        counts = np.bincount(flat.ravel(), minlength=len(self.children))
-        for i in np.flatnonzero(counts).tolist():
-            self.children[i].inc(int(counts[i]))

@@ -28,3 +28,9 @@ def on_starting(server):
 
 def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    drift = getattr(worker.wsgi, "extensions", {}).get("drift")  # the app's buffered data drift counts
+    if drift is not None:
+        drift.flush()

@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     if model is not None:
         metrics.describe_model(model.card)
         try:  # data drift monitoring needs the training reference profile saved with the model
-            drift = DriftMonitor(load_profile(settings.model_dir, model.version), model.features, metrics.registry)
+            drift = DriftMonitor(load_profile(settings.model_dir, model.version), model.features, metrics.registry,
+                                 settings.drift_flush_seconds)
         except (DriftProfileError, OSError, KeyError, ValueError) as exc:
             log_event(logger, "drift_monitoring_off", logging.WARNING, reason=str(exc))
     metrics.drift_enabled.set(drift is not None)
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
 
     @app.get("/metrics")
     def metrics_endpoint():
+        if drift is not None:
+            drift.flush()  # this process's buffered drift counts; other workers flush on their own timer
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
 

@@ -136,7 +136,7 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def bodies(n_batch: int) -> dict[str, str]:
-    df, _ = load_dataset(source="synthetic", n_rows=max(n_batch, 1), seed=1)
+    df, _ = load_dataset(source="synthetic", n_rows=max(n_batch, 100), seed=1)
     records = df[FEATURES].to_dict(orient="records")
     return {"single": json.dumps(records[0]),
             "columnar": json.dumps({"columns": list(FEATURES), "data": df[FEATURES].to_numpy()[:n_batch].tolist()}),
