@@ -56,9 +56,10 @@ def parse_wrk(text: str) -> dict:
         raise WrkOutputError(f"not a complete `wrk --latency` report:\n{text}")
     non_2xx = re.search(r"^\s*Non-2xx or 3xx responses: (\d+)\s*$", text, re.M)
     sockets = re.search(r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)\s*$", text, re.M)
-    return {"req_per_s": float(rate.group(1)), "requests": int(total.group(1)),
-            "p50_ms": percentiles[50], "p99_ms": percentiles[99],
-            "errors": (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)}
+    errors = {"non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+              "socket_errors": sum(map(int, sockets.groups())) if sockets else 0}
+    return {"req_per_s": float(rate.group(1)), "requests": int(total.group(1)), "p50_ms": percentiles[50],
+            "p99_ms": percentiles[99], **errors, "errors": sum(errors.values())}
 
 
 def load(url: str, body: str, seconds: float, connections: int) -> dict:
