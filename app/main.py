@@ -14,10 +14,12 @@ from app.faults import FaultInjector
 from app.logs import get_logger, log_event
 from app.metrics import Metrics
 from app.model import FraudModel, ModelLoadError
-from app.validation import RequestError, batch_to_rows, parse_json, record_to_row
+from app.validation import RequestError, batch_format, batch_to_rows, number, parse_json, record_to_row
 
 PREDICT_ENDPOINTS = {"predict", "predict_batch"}
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+BATCH_COLUMNS = ["prediction", "class_name", "fraud_probability"]  # the columnar batch answer
+CLASS_NAMES = np.array(["non_fraud", "fraud"])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS gets a JSON 405 like any other unknown method
     metrics = Metrics()
     logger = get_logger()
     load_error = None
@@ -59,22 +62,22 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
                                f"body larger than {settings.max_body_bytes} bytes") from None
         return parse_json(request.content_type, raw)
 
-    def score(rows: list[list[float]]) -> list[dict]:
+    def score(inputs: np.ndarray) -> tuple[list[int], list[str], list[float]]:
+        """Predictions, class names and fraud probabilities of a (n, n_features) float array."""
         m = require_model()
         if faults is not None and faults.apply():
             raise RuntimeError("injected fault (alerting lesson)")
-        inputs = np.asarray(rows, dtype=np.float64)
         probabilities = m.predict_proba(inputs)
         if drift is not None:
             drift.observe(inputs, probabilities)
-        results = []
+        labels = (probabilities >= m.threshold).astype(int)
+        n_fraud = int(labels.sum())
+        metrics.predictions.labels(class_name="fraud").inc(n_fraud)
+        metrics.predictions.labels(class_name="non_fraud").inc(len(labels) - n_fraud)
+        probabilities = probabilities.tolist()
         for p in probabilities:
-            label = int(p >= m.threshold)
-            class_name = "fraud" if label else "non_fraud"
-            metrics.predictions.labels(class_name=class_name).inc()
             metrics.fraud_probability.observe(p)
-            results.append({"prediction": label, "class_name": class_name, "fraud_probability": float(p)})
-        return results
+        return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities
 
     @app.before_request
     def start_timer():
@@ -86,17 +89,22 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     @app.post("/predict")
     def predict():
         m = require_model()
-        result = score([record_to_row(read_json(), m.features)])[0]
+        (label,), (class_name,), (p,) = score(np.array([record_to_row(read_json(), m.features)]))
+        result = {"prediction": label, "class_name": class_name, "fraud_probability": p}
         g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
         return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
 
     @app.post("/predict/batch")
     def predict_batch():
         m = require_model()
-        results = score(batch_to_rows(read_json(), m.features, settings.max_batch_records))
-        g.log.update(n_records=len(results), n_fraud=sum(r["prediction"] for r in results))
-        return jsonify(predictions=results, n=len(results), threshold=m.threshold,
-                       model_version=m.version, request_id=g.request_id)
+        payload = read_json()
+        labels, class_names, probabilities = score(batch_to_rows(payload, m.features, settings.max_batch_records))
+        g.log.update(n_records=len(labels), n_fraud=sum(labels))
+        common = dict(n=len(labels), threshold=m.threshold, model_version=m.version, request_id=g.request_id)
+        rows = zip(labels, class_names, probabilities, strict=True)
+        if batch_format(payload) == "columns":  # answer in the format of the question
+            return jsonify(columns=BATCH_COLUMNS, data=list(rows), **common)
+        return jsonify(predictions=[dict(zip(BATCH_COLUMNS, row, strict=True)) for row in rows], **common)
 
     @app.get("/health")
     def health():
@@ -108,7 +116,7 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
             return jsonify(status="not_ready", reason=load_error), 503
         return jsonify(status="ready", model_version=model.version)
 
-    @app.get("/metrics")
+    @app.get("/metrics", endpoint="metrics")  # the label value rules and panels exclude: endpoint!="metrics"
     def metrics_endpoint():
         if drift is not None:
             drift.flush()  # this process's buffered drift counts; other workers flush on their own timer
@@ -124,9 +132,9 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
                     raise RequestError(400, "not_an_object",
                                        'body must be {"latency_seconds": s, "error_rate": share}')
                 try:
-                    faults.update(float(payload.get("latency_seconds", 0)), float(payload.get("error_rate", 0)))
-                except (TypeError, ValueError) as exc:
-                    raise RequestError(400, "non_numeric", str(exc)) from None
+                    faults.update(**{name: number(value, "body", name) for name, value in payload.items()})
+                except ValueError as exc:
+                    raise RequestError(400, "out_of_range", str(exc)) from None
             elif request.method == "DELETE":
                 faults.update()
             return jsonify(faults.as_dict())

@@ -20,7 +20,7 @@ CLASS_NAMES = ("non_fraud", "fraud")
 INVALID_REASONS = (
     "invalid_json", "unsupported_media_type", "payload_too_large", "not_an_object", "missing_field",
     "extra_field", "non_numeric", "non_finite", "empty_batch", "batch_too_large", "method_not_allowed",
-    "not_found",
+    "not_found", "duplicate_key", "too_deep", "bad_row", "out_of_range", "http_error",
 )
 PREDICT_STATUSES = ("200", "400", "413", "415", "500", "503")
 # 0.1 ms .. 10 s: the fast path is sub-millisecond, the alerting lesson's threshold is 0.5 s.

@@ -1,12 +1,33 @@
 """Turn a request body into model input, or a client error that says exactly what is wrong.
 
-Nothing is coerced or dropped: a string "1.5" is not a number, an unknown field is an error,
-NaN and Infinity are refused (JSON has no such literals; Python's json module accepts them).
+Nothing is coerced or dropped: a string "1.5" is not a number, an unknown field is an error, a key
+given twice is an error (Python's json module silently keeps the last one), NaN and Infinity are
+refused (JSON has no such literals; Python's json module accepts them), and so are numbers beyond a
+64-bit float (1e999, or an integer with 400 digits). The body must be UTF-8 (RFC 8259); any nesting
+depth is answered with a 400, never a crash. Error messages quote the client's values short.
 """
 import json
 import math
+import reprlib
+from itertools import chain
 
-JSON_TYPES = ("application/json",)
+import numpy as np
+from werkzeug.http import parse_options_header
+
+JSON_TYPE = "application/json"
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 2, 40, 40, 4, 4
+
+
+def shown(value) -> str:
+    """A client value quoted for an error message: short, never recursing deeply (repr escapes surrogates)."""
+    return _short.repr(value)
+
+
+def client_key(key: str) -> str:
+    """A client's field name for the `fields` list: at most 40 characters, lone surrogates escaped."""
+    key = key if len(key) <= 40 else key[:40] + "..."
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class RequestError(Exception):
@@ -24,17 +45,59 @@ def _refuse_constant(name: str):
     raise RequestError(400, "non_finite", f"{name} is not a valid JSON number")
 
 
+def _unique_keys(pairs: list) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise RequestError(400, "duplicate_key", f"key {shown(twice)} appears twice in one object",
+                           fields=[client_key(twice)])
+    return obj
+
+
 def parse_json(content_type: str | None, raw: bytes):
-    mimetype = (content_type or "").split(";")[0].strip().lower()
-    if mimetype not in JSON_TYPES:
+    mimetype, options = parse_options_header(content_type or "")
+    if mimetype != JSON_TYPE:  # werkzeug lowercases the media type: APPLICATION/JSON is JSON
         raise RequestError(415, "unsupported_media_type",
-                           f"Content-Type must be application/json, got {content_type or 'none'!r}")
+                           f"Content-Type must be application/json, got {shown(content_type or 'none')}")
+    charset = options.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise RequestError(415, "unsupported_media_type", f"JSON must be UTF-8, not charset {shown(charset)}")
+    if not raw.strip():
+        raise RequestError(400, "invalid_json", "body is empty: send a JSON object")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except RequestError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(400, "invalid_json", f"body is not UTF-8: byte {exc.start} is invalid") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise RequestError(400, "too_deep", "JSON nested too deeply (the service expects flat records)") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer longer than Python's 4300-digit limit
+        raise RequestError(400, "invalid_json", f"body is not valid JSON: {shown(str(exc))}") from None
+
+
+def _overflows(value) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def number(value, where: str, name: str) -> float:
+    """A JSON number as a finite float; bool, string, null, list and object are errors."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(400, "non_numeric", f"{where}: field {name} must be a number, got {shown(value)}",
+                           fields=[name])
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond 1.8e308
+        value = math.inf
+    if not math.isfinite(value):
+        raise RequestError(400, "non_finite", f"{where}: field {name} must be a finite 64-bit float",
+                           fields=[name])
+    return value
 
 
 def record_to_row(record, features: list[str], where: str = "body") -> list[float]:
@@ -46,30 +109,29 @@ def record_to_row(record, features: list[str], where: str = "body") -> list[floa
         raise RequestError(400, "missing_field", f"{where}: missing fields: {', '.join(missing)}", fields=missing)
     extra = sorted(set(record) - set(features))
     if extra:
-        raise RequestError(400, "extra_field", f"{where}: unknown fields: {', '.join(extra)}", fields=extra)
-    row = []
-    for name in features:
-        value = record[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RequestError(400, "non_numeric", f"{where}: field {name} must be a number, got {value!r}",
-                               fields=[name])
-        value = float(value)
-        if not math.isfinite(value):
-            raise RequestError(400, "non_finite", f"{where}: field {name} must be finite", fields=[name])
-        row.append(value)
-    return row
+        raise RequestError(400, "extra_field", f"{where}: {len(extra)} unknown fields: "
+                           f"{', '.join(map(shown, extra[:10]))}", fields=[client_key(k) for k in extra[:10]])
+    return [number(record[name], where, name) for name in features]
 
 
-def batch_to_rows(payload, features: list[str], max_records: int) -> list[list[float]]:
-    """A batch is {"records": [record, ...]}; one bad record rejects the batch and names its index."""
-    if not isinstance(payload, dict) or set(payload) != {"records"} or not isinstance(payload["records"], list):
-        raise RequestError(400, "not_an_object", 'batch body must be {"records": [record, ...]}')
+def batch_format(payload) -> str:
+    """ "records" or "columns" (pandas' to_dict orient names); anything else is an error."""
+    if isinstance(payload, dict) and set(payload) == {"columns", "data"}:
+        return "columns"
+    if isinstance(payload, dict) and set(payload) == {"records"} and isinstance(payload["records"], list):
+        return "records"
+    raise RequestError(400, "not_an_object", 'batch body must be {"records": [record, ...]} or '
+                       '{"columns": [name, ...], "data": [[value, ...], ...]}')
+
+
+def batch_to_rows(payload, features: list[str], max_records: int) -> np.ndarray:
+    """A batch is {"records": [record, ...]} or {"columns": [...], "data": [[...], ...]}.
+
+    One bad record rejects the whole batch, and the error names its index (and column)."""
+    if batch_format(payload) == "columns":
+        return columns_to_rows(payload["columns"], payload["data"], features, max_records)
     records = payload["records"]
-    if not records:
-        raise RequestError(400, "empty_batch", "records is empty")
-    if len(records) > max_records:
-        raise RequestError(413, "batch_too_large", f"{len(records)} records; at most {max_records} per batch",
-                           max_records=max_records)
+    check_size(len(records), max_records)
     rows = []
     for i, record in enumerate(records):
         try:
@@ -77,4 +139,52 @@ def batch_to_rows(payload, features: list[str], max_records: int) -> list[list[f
         except RequestError as exc:
             exc.details["index"] = i
             raise
-    return rows
+    return np.asarray(rows, dtype=np.float64)
+
+
+def check_size(n: int, max_records: int) -> None:
+    if n == 0:
+        raise RequestError(400, "empty_batch", "the batch has no records")
+    if n > max_records:
+        raise RequestError(413, "batch_too_large", f"{n} records; at most {max_records} per batch",
+                           max_records=max_records)
+
+
+def columns_to_rows(columns, data, features: list[str], max_records: int) -> np.ndarray:
+    """pandas' "split" orientation (df.to_dict(orient="split", index=False)), checked in one numpy pass."""
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise RequestError(400, "not_an_object", "columns must be a list of field names")
+    if len(set(columns)) != len(columns):
+        twice = next(c for i, c in enumerate(columns) if c in columns[:i])
+        raise RequestError(400, "duplicate_key", f"column {shown(twice)} appears twice", fields=[client_key(twice)])
+    missing = [name for name in features if name not in columns]
+    if missing:
+        raise RequestError(400, "missing_field", f"columns: missing fields: {', '.join(missing)}", fields=missing)
+    extra = [c for c in columns if c not in features]
+    if extra:
+        raise RequestError(400, "extra_field", f"columns: {len(extra)} unknown fields: "
+                           f"{', '.join(map(shown, extra[:10]))}", fields=[client_key(c) for c in extra[:10]])
+    if not isinstance(data, list):
+        raise RequestError(400, "not_an_object", "data must be a list of rows (lists of numbers)")
+    check_size(len(data), max_records)
+    width = len(columns)
+    if set(map(type, data)) != {list} or set(map(len, data)) != {width}:
+        i = next(i for i, row in enumerate(data) if type(row) is not list or len(row) != width)
+        got = f"{len(data[i])} values" if type(data[i]) is list else shown(data[i])
+        raise RequestError(400, "bad_row", f"data[{i}] must be a list of {width} numbers, got {got}", index=i)
+    if not set(map(type, chain.from_iterable(data))) <= {float, int}:  # bool, str, None, list, dict
+        i, j = next((i, j) for i, row in enumerate(data) for j, v in enumerate(row) if type(v) not in (float, int))
+        raise RequestError(400, "non_numeric", f"data[{i}][{j}] ({columns[j]}) must be a number, got "
+                           f"{shown(data[i][j])}", fields=[columns[j]], index=i)
+    try:
+        values = np.array(data, dtype=np.float64)
+    except OverflowError:  # an integer beyond 1.8e308
+        i, j = next((i, j) for i, row in enumerate(data) for j, v in enumerate(row) if _overflows(v))
+        raise RequestError(400, "non_finite", f"data[{i}][{j}] ({columns[j]}) must be a finite 64-bit float",
+                           fields=[columns[j]], index=i) from None
+    finite = np.isfinite(values)
+    if not finite.all():
+        i, j = (int(k) for k in np.argwhere(~finite)[0])
+        raise RequestError(400, "non_finite", f"data[{i}][{j}] ({columns[j]}) must be a finite 64-bit float",
+                           fields=[columns[j]], index=i)
+    return values[:, [columns.index(name) for name in features]]
