@@ -12,7 +12,7 @@ from app.config import Settings
 from app.drift import DriftMonitor, DriftProfileError, load_profile
 from app.faults import FaultInjector
 from app.logs import get_logger, log_event
-from app.metrics import Metrics
+from app.metrics import Metrics, observe_each
 from app.model import FraudModel, ModelLoadError
 from app.validation import RequestError, batch_format, batch_to_rows, number, parse_json, record_to_row
 
@@ -74,10 +74,8 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         n_fraud = int(labels.sum())
         metrics.predictions.labels(class_name="fraud").inc(n_fraud)
         metrics.predictions.labels(class_name="non_fraud").inc(len(labels) - n_fraud)
-        probabilities = probabilities.tolist()
-        for p in probabilities:
-            metrics.fraud_probability.observe(p)
-        return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities
+        observe_each(metrics.fraud_probability, probabilities)
+        return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities.tolist()
 
     @app.before_request
     def start_timer():
@@ -167,7 +165,7 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         endpoint = request.endpoint or "unmatched"
         if endpoint in PREDICT_ENDPOINTS:
             metrics.latency.observe(elapsed)
-        metrics.requests.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+        metrics.count_request(endpoint, request.method, response.status_code)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if settings.log_requests and endpoint != "metrics":
             log_event(logger, "request", request_id=g.get("request_id"), method=request.method,

@@ -6,6 +6,7 @@ directory; /metrics then merges them, so counts are exact across workers. Gauges
 """
 import os
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -71,6 +72,17 @@ class Metrics:
                 self.requests.labels(endpoint=endpoint, method="POST", status=status)
         for fault in ("latency", "errors"):
             self.faults.labels(fault=fault).set(0)
+        self._request_children = {}
+
+    def count_request(self, endpoint: str, method: str, status: int) -> None:
+        """http_requests_total += 1, the label child looked up once per combination (a lookup costs ~3 µs)."""
+        key = (endpoint, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self.requests.labels(endpoint=endpoint, method=method, status=str(status))
+            if len(self._request_children) < 1000:  # clients choose methods and paths: keep the cache bounded
+                self._request_children[key] = child
+        child.inc()
 
     def describe_model(self, card: dict) -> None:
         metrics = card.get("metrics", {})
@@ -87,3 +99,19 @@ class Metrics:
             multiprocess.MultiProcessCollector(merged)
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def observe_each(histogram: Histogram, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every value, with one write per bucket used instead of two writes per value.
+
+    Under gunicorn each write is a locked write to a memory-mapped file: a 1,000-record batch made 2,000 of
+    them. This uses the histogram's bucket and sum children (prometheus_client is pinned);
+    tests/test_metrics_bulk.py proves the exported buckets equal those of observe() called value by value.
+    """
+    histogram._raise_if_not_observable()
+    bounds = histogram._upper_bounds
+    bucket = np.searchsorted(bounds, values, side="left")  # the first bound >= value, as observe() picks it
+    counts = np.bincount(bucket, minlength=len(bounds))[:len(bounds)]  # NaN falls in no bucket, as in observe()
+    histogram._sum.inc(float(np.sum(values)))
+    for i in np.flatnonzero(counts).tolist():
+        histogram._buckets[i].inc(int(counts[i]))
