@@ -12,6 +12,7 @@ Every run is bounded (a few seconds per case) and targets 127.0.0.1 only.
 """
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -76,6 +77,35 @@ def load(url: str, body: str, seconds: float, connections: int) -> dict:
     finally:
         Path(script.name).unlink()
     return parse_wrk(out)
+
+
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process `pid` and its children (gunicorn's workers), from
+    /proc; None where there is no /proc. Unlike req/s, CPU per request barely moves when other work shares
+    the cores, so it is the steadier figure on a busy machine."""
+    proc, total = Path("/proc"), 0.0
+    if not proc.exists():
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def measure(server: AppServer, path: str, body: str, seconds: float, connections: int) -> dict:
+    """A warm-up run, then a measured one, with the server's CPU time per request."""
+    url = f"{server.url}{path}"
+    load(url, body, 1, connections)
+    before = server_cpu_s(server.process.pid)
+    result = load(url, body, seconds, connections)
+    after = server_cpu_s(server.process.pid)
+    result["cpu_us"] = None if before is None else (after - before) / max(result["requests"], 1) * 1e6
+    return result
 
 
 def check_answers(url: str, body: str) -> None:
@@ -162,17 +192,15 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
             check_answers(f"{server.url}/predict", body["single"])
         for _ in range(rounds):
             for name in ("ceiling", "production", "drift_off"):
-                load(f"{servers[name].url}/predict", body["single"], 1, connections)  # warm-up
-                runs[name].append(load(f"{servers[name].url}/predict", body["single"], seconds, connections))
-        runs["naive"].append(load(f"{servers['naive'].url}/predict", body["single"], seconds, connections))
-        url = f"{servers['production'].url}/predict/batch"
+                runs[name].append(measure(servers[name], "/predict", body["single"], seconds, connections))
+        runs["naive"].append(measure(servers["naive"], "/predict", body["single"], seconds, connections))
         for fmt in ("columnar", "records"):
             try:
-                check_answers(url, body[fmt])
+                check_answers(f"{servers['production'].url}/predict/batch", body[fmt])
             except RuntimeError as exc:
                 batch[fmt] = {"unsupported": str(exc)}
                 continue
-            result = load(url, body[fmt], seconds, connections)
+            result = measure(servers["production"], "/predict/batch", body[fmt], seconds, connections)
             batch[fmt] = {**result, "rows_per_s": result["req_per_s"] * batch_rows}
     finally:
         for server in servers.values():
@@ -191,22 +219,35 @@ def _goal(value: float, goal: float) -> str:
     return f"goal >= {goal:g}: {'met' if value >= goal else 'NOT met'}"
 
 
+def _cpu(r: dict) -> str:
+    return "n/a" if r.get("cpu_us") is None else f"{r['cpu_us']:.0f}"
+
+
+def _cpu_ratios(ceiling: dict, prod: dict, drift_off: dict) -> list[str]:
+    if None in (ceiling.get("cpu_us"), prod.get("cpu_us"), drift_off.get("cpu_us")):
+        return []
+    return [f"server CPU per request (steadier than req/s on a shared machine): ceiling / production "
+            f"{ceiling['cpu_us'] / prod['cpu_us']:.2f}, drift off / on {drift_off['cpu_us'] / prod['cpu_us']:.2f}"]
+
+
 def report(results: dict) -> str:
     single, batch, cold = results["single"], results["batch"], results["cold_start_s"]
     ceiling, prod, naive = single["ceiling"], single["production"], single["naive"]
     lines = [f"POST /predict, {results['connections']} connections, {results['seconds']:g} s per run, median of "
              f"{results['rounds']} alternating rounds (naive: 1 run)",
-             f"{'case':36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'x ceiling':>10} {'x naive':>8}"]
+             f"{'case':36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'x ceiling':>10} {'x naive':>8}"
+             f" {'CPU us/req':>11}"]
     for name, r in single.items():
         lines.append(f"{LABELS[name]:36} {r['req_per_s']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
                      f"{r['errors']:7d} {r['req_per_s'] / ceiling['req_per_s']:10.2f} "
-                     f"{r['req_per_s'] / naive['req_per_s']:8.1f}")
+                     f"{r['req_per_s'] / naive['req_per_s']:8.1f} {_cpu(r):>11}")
     share = prod["req_per_s"] / ceiling["req_per_s"]
     on_off = prod["req_per_s"] / single["drift_off"]["req_per_s"]
     lines += ["",
               f"production / ceiling throughput: {share:.2f} ({_goal(share, GOALS['share_of_ceiling'])}); "
               f"p99 {prod['p99_ms']:.1f} ms vs the ceiling's {ceiling['p99_ms']:.1f} ms",
               f"drift monitoring on / off throughput: {on_off:.2f} ({_goal(on_off, GOALS['drift_on_off'])})",
+              *_cpu_ratios(ceiling, prod, single["drift_off"]),
               f"production / naive baseline throughput: {prod['req_per_s'] / naive['req_per_s']:.1f}x",
               "",
               f"POST /predict/batch, {results['batch_rows']:,}-row batches, production mode"]
@@ -217,7 +258,7 @@ def report(results: dict) -> str:
             lines.append(f"  {label:46} not served: {r['unsupported'][:120]}")
         elif r:
             lines.append(f"  {label:46} {r['rows_per_s']:9,.0f} rows/s  p99 {r['p99_ms']:.0f} ms  "
-                         f"errors {r['errors']}")
+                         f"errors {r['errors']}  CPU {_cpu(r)} us per batch")
     if "rows_per_s" in batch.get("columnar", {}):
         rows = batch["columnar"]["rows_per_s"]
         lines.append(f"  columnar: {_goal(rows, GOALS['columnar_rows_per_s'])} rows/s"
