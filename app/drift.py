@@ -9,11 +9,13 @@ Counters merge exactly across gunicorn workers and across replicas, so the slidi
 statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml),
 and every worker sees the same truth. The reference shares are exported as gauges next to the counts.
 
-Cost per record: one vectorised comparison of the 30 values against all bin edges, added to a per-process
-numpy buffer. Under gunicorn every counter increment is a locked write to a memory-mapped file, so the
-buffer is flushed to the counters (one increment per bin that changed) every `drift_flush_seconds` (1 s) by a
-background thread, on every /metrics scrape, and when the process exits (gunicorn's worker_exit hook,
-atexit): nothing counted is lost, and a scrape lags another worker's newest counts by at most that period.
+Cost per record: a copy of its values into a per-process numpy buffer. Under gunicorn every counter
+increment is a locked write to a memory-mapped file, and binning one record at a time costs as much as
+scoring it, so the buffered records are binned together (one vectorised comparison against all bin edges)
+and added to the counters (one increment per bin that changed) every `drift_flush_seconds` (1 s) by a
+background thread, on every /metrics scrape, when the buffer is full, and when the process exits
+(gunicorn's worker_exit hook, atexit): nothing seen is lost, and a scrape lags another worker's newest
+records by at most that period.
 """
 import atexit
 import json
@@ -30,6 +32,7 @@ from app.config import Settings
 
 PROFILE = "reference_profile.json"
 SCORE = "score"
+BUFFER_ROWS = 4096  # records kept per process between flushes (~1 MB); a full buffer is counted at once
 MAX_BINS = 10  # bin labels are single digits: the rules' binned KS sums bins with regexes like "[0-4]"
 
 
@@ -103,28 +106,42 @@ class DriftMonitor:
                 self.reference.labels(feature=name, bin=str(b)).set(shares[name]["proportions"][b])
         self.offsets = np.arange(len(binner.names)) * self.stride
         self.flush_seconds = flush_seconds
-        self.pending = np.zeros(len(self.children), dtype=np.int64)  # counted, not yet in the counters
+        self.rows = np.empty((BUFFER_ROWS, len(feature_names)))  # inputs seen, not yet counted
+        self.scores = np.empty(BUFFER_ROWS)
+        self.n_buffered = 0
         self.lock = threading.Lock()
         self.flusher_pid = None  # the process whose flush thread runs (a forked worker starts its own)
 
     def observe(self, rows: np.ndarray, scores: np.ndarray) -> None:
-        flat = self.binner.bins(rows, scores) + self.offsets
+        """Keep the records; they are binned and counted together at the next flush (or when the buffer fills)."""
+        n = len(rows)
         with self.lock:
-            if len(flat) == 1:  # the /predict fast path: one bin per monitored name, all distinct
-                self.pending[flat[0]] += 1
+            if self.n_buffered + n > BUFFER_ROWS:
+                self._count_buffered()
+            if n > BUFFER_ROWS:  # a batch larger than the buffer is counted at once
+                self._count(rows, scores)
             else:
-                self.pending += np.bincount(flat.ravel(), minlength=len(self.pending))
+                self.rows[self.n_buffered:self.n_buffered + n] = rows
+                self.scores[self.n_buffered:self.n_buffered + n] = scores
+                self.n_buffered += n
         if self.flusher_pid != os.getpid():
             self._start_flusher()
 
     def flush(self) -> int:
-        """Move the buffered counts into the counters; returns how many values were moved."""
-        with self.lock:  # held while incrementing: once flush() returns, every earlier value is counted
-            counts = self.pending
-            self.pending = np.zeros_like(counts)
-            for i in np.flatnonzero(counts).tolist():
-                self.children[i].inc(int(counts[i]))
-        return int(counts.sum())
+        """Count the buffered records into the counters; returns how many values (records x names) it counted."""
+        with self.lock:  # held while counting: once flush() returns, every earlier record is counted
+            return self._count_buffered()
+
+    def _count_buffered(self) -> int:
+        n, self.n_buffered = self.n_buffered, 0
+        return self._count(self.rows[:n], self.scores[:n]) if n else 0
+
+    def _count(self, rows: np.ndarray, scores: np.ndarray) -> int:
+        flat = self.binner.bins(rows, scores) + self.offsets
+        counts = np.bincount(flat.ravel(), minlength=len(self.children))
+        for i in np.flatnonzero(counts).tolist():
+            self.children[i].inc(int(counts[i]))
+        return flat.size
 
     def _start_flusher(self) -> None:
         with self.lock:

@@ -247,3 +247,23 @@ def test_a_detector_without_a_minimum_sample_raises_false_alarms(harness_inputs)
     noisy = drift.Detector(window=50, step=10, min_sample=1, psi_threshold=0.1, ks_threshold=1.0)
     table = drift.harness_table(df, model, profile, {"noisy": noisy}, [], clean_requests=5_000, seeds=(1,))
     assert table.set_index("alert").loc["inputs", "false alarms / 100k"] > 100
+
+
+def test_a_full_buffer_and_an_oversized_batch_are_counted_exactly(model_dir, profile):
+    from app.drift import BUFFER_ROWS
+
+    model = FraudModel.load(model_dir)
+    registry = CollectorRegistry()
+    monitor = DriftMonitor(profile, model.features, registry, flush_seconds=3600)
+    df, _ = load_dataset(source="synthetic", n_rows=2 * BUFFER_ROWS + 300, seed=5)
+    rows = df[FEATURES].to_numpy()
+    scores = model.predict_proba(rows)
+    monitor.observe(rows[:BUFFER_ROWS - 50], scores[:BUFFER_ROWS - 50])
+    for i in range(BUFFER_ROWS - 50, BUFFER_ROWS + 50):  # fills the buffer: counted at once, then refilled
+        monitor.observe(rows[i:i + 1], scores[i:i + 1])
+    assert counted_total(registry) == BUFFER_ROWS and monitor.n_buffered == 50
+    monitor.observe(rows[BUFFER_ROWS + 50:], scores[BUFFER_ROWS + 50:])  # larger than the buffer
+    assert counted_total(registry) == len(rows) and monitor.flush() == 0
+    expected = np.bincount(monitor.binner.bins(rows, scores)[:, monitor.binner.names.index("V14")], minlength=10)
+    assert [registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": str(b)})
+            for b in range(10)] == expected.tolist()
