@@ -1,4 +1,4 @@
-"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics (+ /admin/faults in lessons)."""
+"""The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics, /openapi.json (+ /admin/faults in lessons)."""
 import logging
 import re
 import time
@@ -12,8 +12,9 @@ from app.config import Settings
 from app.drift import DriftMonitor, DriftProfileError, load_profile
 from app.faults import FaultInjector
 from app.logs import get_logger, log_event
-from app.metrics import Metrics, observe_each
+from app.metrics import Metrics, observe_many
 from app.model import FraudModel, ModelLoadError
+from app.openapi import openapi_document
 from app.validation import RequestError, batch_format, batch_to_rows, number, parse_json, record_to_row
 
 PREDICT_ENDPOINTS = {"predict", "predict_batch"}
@@ -57,6 +58,10 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
     def read_json():
         try:
             raw = request.get_data(cache=False)
+            # A streamed (chunked) body is cut at the limit without an error: is there more behind it?
+            if request.content_length is None and len(raw) >= settings.max_body_bytes \
+                    and request.environ["wsgi.input"].read(1):
+                raise RequestEntityTooLarge()
         except RequestEntityTooLarge:
             raise RequestError(413, "payload_too_large",
                                f"body larger than {settings.max_body_bytes} bytes") from None
@@ -68,13 +73,18 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
         if faults is not None and faults.apply():
             raise RuntimeError("injected fault (alerting lesson)")
         probabilities = m.predict_proba(inputs)
+        undefined = np.flatnonzero(np.isnan(probabilities))
+        if len(undefined):  # e.g. +1e308 and -1e308 in two features: inf - inf in the score
+            raise RequestError(400, "out_of_range", f"record {undefined[0]}: values too large for the model "
+                               "(its score is undefined); features are expected near their training range",
+                               index=int(undefined[0]))
         if drift is not None:
             drift.observe(inputs, probabilities)
         labels = (probabilities >= m.threshold).astype(int)
         n_fraud = int(labels.sum())
         metrics.predictions.labels(class_name="fraud").inc(n_fraud)
         metrics.predictions.labels(class_name="non_fraud").inc(len(labels) - n_fraud)
-        observe_each(metrics.fraud_probability, probabilities)
+        observe_many(metrics.fraud_probability, probabilities)
         return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities.tolist()
 
     @app.before_request
@@ -120,6 +130,12 @@ def create_app(settings: Settings | None = None, model: FraudModel | None = None
             drift.flush()  # this process's buffered drift counts; other workers flush on their own timer
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
+
+    @app.get("/openapi.json", endpoint="openapi")
+    def openapi():
+        return jsonify(openapi_document(model.features if model else None, settings.max_batch_records,
+                                        settings.max_body_bytes, faults is not None,
+                                        model.version if model else "no model"))
 
     if faults is not None:
         @app.route("/admin/faults", methods=["GET", "POST", "DELETE"])

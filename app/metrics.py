@@ -30,6 +30,22 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 PROBABILITY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
 
 
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """histogram.observe(v) for every v, with one increment per bucket instead of two per value.
+
+    prometheus_client has no bulk observe; under gunicorn every increment is a locked write to a memory-mapped
+    file, and 1,000 observations cost as much as parsing the batch. Same bucket rule as observe(): the first
+    bucket whose upper bound is >= v. tests/test_metrics_bulk.py compares the result with observe().
+    """
+    histogram._raise_if_not_observable()
+    bounds = np.asarray(histogram._upper_bounds)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(float(np.sum(values)))
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
@@ -99,19 +115,3 @@ class Metrics:
             multiprocess.MultiProcessCollector(merged)
             return generate_latest(merged), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def observe_each(histogram: Histogram, values: np.ndarray) -> None:
-    """`histogram.observe(v)` for every value, with one write per bucket used instead of two writes per value.
-
-    Under gunicorn each write is a locked write to a memory-mapped file: a 1,000-record batch made 2,000 of
-    them. This uses the histogram's bucket and sum children (prometheus_client is pinned);
-    tests/test_metrics_bulk.py proves the exported buckets equal those of observe() called value by value.
-    """
-    histogram._raise_if_not_observable()
-    bounds = histogram._upper_bounds
-    bucket = np.searchsorted(bounds, values, side="left")  # the first bound >= value, as observe() picks it
-    counts = np.bincount(bucket, minlength=len(bounds))[:len(bounds)]  # NaN falls in no bucket, as in observe()
-    histogram._sum.inc(float(np.sum(values)))
-    for i in np.flatnonzero(counts).tolist():
-        histogram._buckets[i].inc(int(counts[i]))

@@ -67,5 +67,6 @@ class FraudModel:
         """Fraud probability for each row of a (n, n_features) float array in `self.features` order."""
         if self.weights is None:  # not a linear pipeline: slower generic path
             return self.pipeline.predict_proba(rows)[:, 1]
-        z = rows @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd inputs give +-inf or NaN scores; the app checks
+            z = rows @ self.weights + self.bias
+            return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))

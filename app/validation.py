@@ -2,8 +2,8 @@
 
 Nothing is coerced or dropped: a string "1.5" is not a number, an unknown field is an error, a key
 given twice is an error (Python's json module silently keeps the last one), NaN and Infinity are
-refused (JSON has no such literals; Python's json module accepts them), and so are numbers beyond a
-64-bit float (1e999, or an integer with 400 digits). The body must be UTF-8 (RFC 8259); any nesting
+refused (JSON has no such literals; Python's json module accepts them), 1e999 (a float infinity) too,
+and values beyond +-1e15 (an integer with 400 digits would even crash float()). The body must be UTF-8 (RFC 8259); any nesting
 depth is answered with a 400, never a crash. Error messages quote the client's values short.
 """
 import json
@@ -15,6 +15,7 @@ import numpy as np
 from werkzeug.http import parse_options_header
 
 JSON_TYPE = "application/json"
+MAX_ABS = 1e15  # |feature| limit: far beyond any real transaction, exact as a float and as a decimal
 _short = reprlib.Repr()
 _short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 2, 40, 40, 4, 4
 
@@ -77,27 +78,17 @@ def parse_json(content_type: str | None, raw: bytes):
         raise RequestError(400, "invalid_json", f"body is not valid JSON: {shown(str(exc))}") from None
 
 
-def _overflows(value) -> bool:
-    try:
-        float(value)
-    except OverflowError:
-        return True
-    return False
-
-
 def number(value, where: str, name: str) -> float:
-    """A JSON number as a finite float; bool, string, null, list and object are errors."""
+    """A JSON number within +-MAX_ABS as a float; bool, string, null, list and object are errors."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestError(400, "non_numeric", f"{where}: field {name} must be a number, got {shown(value)}",
                            fields=[name])
-    try:
-        value = float(value)
-    except OverflowError:  # an integer beyond 1.8e308
-        value = math.inf
-    if not math.isfinite(value):
-        raise RequestError(400, "non_finite", f"{where}: field {name} must be a finite 64-bit float",
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999 parses as inf
+        raise RequestError(400, "non_finite", f"{where}: field {name} must be finite", fields=[name])
+    if abs(value) > MAX_ABS:  # exact for integers too (10**400 would overflow float())
+        raise RequestError(400, "out_of_range", f"{where}: field {name} is {shown(value)}, beyond +-{MAX_ABS:g}",
                            fields=[name])
-    return value
+    return float(value)
 
 
 def record_to_row(record, features: list[str], where: str = "body") -> list[float]:
@@ -178,13 +169,14 @@ def columns_to_rows(columns, data, features: list[str], max_records: int) -> np.
                            f"{shown(data[i][j])}", fields=[columns[j]], index=i)
     try:
         values = np.array(data, dtype=np.float64)
-    except OverflowError:  # an integer beyond 1.8e308
-        i, j = next((i, j) for i, row in enumerate(data) for j, v in enumerate(row) if _overflows(v))
-        raise RequestError(400, "non_finite", f"data[{i}][{j}] ({columns[j]}) must be a finite 64-bit float",
-                           fields=[columns[j]], index=i) from None
-    finite = np.isfinite(values)
-    if not finite.all():
-        i, j = (int(k) for k in np.argwhere(~finite)[0])
-        raise RequestError(400, "non_finite", f"data[{i}][{j}] ({columns[j]}) must be a finite 64-bit float",
+    except OverflowError:  # an integer beyond 1.8e308: located below as out of range
+        values = np.array([[v if type(v) is float or abs(v) <= MAX_ABS else (math.inf if v > 0 else -math.inf) for v in row]
+                           for row in data])
+    finite, inside = np.isfinite(values), np.abs(values) <= MAX_ABS
+    if not inside.all():
+        i, j = (int(k) for k in np.argwhere(~inside)[0])
+        reason, limit = ("non_finite", "finite") if type(data[i][j]) is float and not finite[i, j] \
+            else ("out_of_range", f"within +-{MAX_ABS:g}")
+        raise RequestError(400, reason, f"data[{i}][{j}] ({columns[j]}) must be {limit}, got {shown(data[i][j])}",
                            fields=[columns[j]], index=i)
-    return values[:, [columns.index(name) for name in features]]
+    return np.ascontiguousarray(values[:, [columns.index(name) for name in features]])  # same sums as records

@@ -6,8 +6,10 @@ replaced, raw byte tricks Python's json module mishandles (NaN, 1e999, 400-digit
 brackets, duplicate keys, lone surrogates, non-UTF-8 bytes), odd content types, every endpoint and method.
 About 1,300 generated requests in total, derandomized so CI runs the same cases every time.
 """
+import io
 import json
 import random
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -121,6 +123,20 @@ def batch_texts(draw) -> str:
     return text
 
 
+SENT = Counter()  # generated requests per test
+PLANNED = {"anywhere": 500, "predict": 300, "batch": 400, "faults": 150}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enough_generated_cases():
+    """When all four generated suites ran, they sent at least the planned 1,350 requests (>= 1,000)."""
+    yield
+    if set(SENT) == set(PLANNED):
+        assert all(SENT[name] >= PLANNED[name] for name in PLANNED), SENT
+        print(f"generated requests: {dict(SENT)}, total {sum(SENT.values())}")
+        assert sum(SENT.values()) >= 1000
+
+
 @pytest.fixture(scope="module")
 def fuzz_app(model_dir):
     return create_app(Settings(model_dir=model_dir, enable_faults=True, max_body_bytes=MAX_BODY,
@@ -152,33 +168,41 @@ def check(app, method: str, path: str, body: bytes | str, content_type: str | No
     return response
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=500)
 @given(method=st.sampled_from(METHODS), path=st.sampled_from(PATHS), body=raw_bodies(),
        content_type=CONTENT_TYPES | st.none())
 def test_any_request_anywhere_is_answered_2xx_or_4xx_in_json(fuzz_app, method, path, body, content_type):
+    SENT["anywhere"] += 1
     check(fuzz_app, method, path, body, content_type)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=300)
 @given(body=record_texts(), content_type=st.sampled_from(["application/json", "Application/JSON; charset=utf-8"]))
 def test_predict_with_any_changed_record(fuzz_app, body, content_type):
+    SENT["predict"] += 1
     response = check(fuzz_app, "POST", "/predict", body, content_type)
     if response.status_code == 200:
         assert 0.0 <= response.get_json()["fraud_probability"] <= 1.0
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=400)
 @given(body=batch_texts())
 def test_batch_with_any_changed_record_row_or_column(fuzz_app, body):
+    SENT["batch"] += 1
     response = check(fuzz_app, "POST", "/predict/batch", body, "application/json")
     if response.status_code == 200:
         assert 1 <= response.get_json()["n"] <= MAX_RECORDS
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=150)
 @given(body=st.dictionaries(st.sampled_from(["latency_seconds", "error_rate", "other"]), json_values, max_size=3)
        .map(json.dumps) | raw_bodies())
 def test_admin_faults_with_any_settings(fuzz_app, body):
+    SENT["faults"] += 1
     check(fuzz_app, "POST", "/admin/faults", body, "application/json")
 
 
@@ -188,3 +212,14 @@ def test_body_exactly_at_the_limit_is_read_and_one_byte_more_is_413(fuzz_app):
     assert check(fuzz_app, "POST", "/predict", at_limit, "application/json").get_json()["error"] == "missing_field"
     over = check(fuzz_app, "POST", "/predict", at_limit + b" ", "application/json")
     assert over.status_code == 413 and over.get_json()["error"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("extra,status,reason", [(b"", 400, "missing_field"), (b"x", 413, "payload_too_large")])
+def test_a_streamed_body_is_not_cut_at_the_limit(fuzz_app, extra, status, reason):
+    """Chunked bodies have no Content-Length; werkzeug stops reading at the limit without an error, so the
+    first MAX_BODY bytes (valid JSON here) would be scored and the rest silently dropped."""
+    body = b'{"V1": 1}' + b" " * (MAX_BODY - 9) + extra
+    response = fuzz_app.test_client().post(
+        "/predict", input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True},
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    assert (response.status_code, response.get_json()["error"]) == (status, reason)
