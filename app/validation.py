@@ -3,8 +3,8 @@
 Nothing is coerced or dropped: a string "1.5" is not a number, an unknown field is an error, a key
 given twice is an error (Python's json module silently keeps the last one), NaN and Infinity are
 refused (JSON has no such literals; Python's json module accepts them), 1e999 (a float infinity) too,
-and values beyond +-1e15 (an integer with 400 digits would even crash float()). The body must be UTF-8 (RFC 8259); any nesting
-depth is answered with a 400, never a crash. Error messages quote the client's values short.
+and values beyond +-1e15 (an integer with 400 digits would even crash float()). The body must be UTF-8
+(RFC 8259); any nesting depth is answered with a 400, never a crash. Error messages quote values short.
 """
 import json
 import math

@@ -61,9 +61,16 @@ def bad_cases(df: pd.DataFrame):
     yield "columns_not_strings", {"columns": [1, *cols[1:]], "data": data}, 400, "not_an_object", None
 
 
-@pytest.mark.parametrize("case", range(16))
+CASE_NAMES = ["missing_column", "extra_column", "duplicate_column", "short_row", "row_not_a_list", "string_value",
+              "bool_value", "null_value", "nested_value", "infinite_value", "huge_integer", "nan_literal", "empty",
+              "too_many_rows", "index_key", "columns_not_strings"]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
 def test_bad_columnar_batches_are_counted_4xx_naming_row_and_column(client, scrape, records, case):
-    name, body, status, reason, row = list(bad_cases(records[0][FEATURES]))[case]
+    cases = {c[0]: c for c in bad_cases(records[0][FEATURES])}
+    assert list(cases) == CASE_NAMES
+    name, body, status, reason, row = cases[case]
     before = scrape("invalid_requests_total", reason=reason)
     response = post_raw(client, body if isinstance(body, str) else json.dumps(body))
     assert response.status_code == status, (name, response.get_json())

@@ -5,6 +5,7 @@ while Flask named the scrape endpoint `metrics_endpoint`, so Prometheus' own scr
 The app is driven through every endpoint (success, client errors, an injected 500), /metrics is scraped,
 and each PromQL label matcher is checked against the label values seen.
 """
+import json
 import re
 from collections import defaultdict
 
@@ -130,3 +131,13 @@ def test_the_check_catches_a_regex_and_an_equality_on_missing_values():
                "f": 'model_info{version="lr-0a1b2c3d"}'}
     problems = dead_selectors(sources, produced)
     assert [p[0] for p in problems] == ["a", "b", "c", "e"], problems
+
+
+def test_scrapes_are_not_logged_as_requests(model_dir, capsys):
+    """The request log skips endpoint "metrics" (every 5 s scrape would drown the log); /health is logged."""
+    client = create_app(Settings(model_dir=model_dir, log_requests=True)).test_client()
+    capsys.readouterr()
+    client.get("/metrics")
+    client.get("/health")
+    paths = [json.loads(line).get("path") for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert paths == ["/health"]
