@@ -190,3 +190,11 @@ def test_scaffold_records_new_english_and_marks_stale_entries(tmp_path, monkeypa
 def test_every_translation_file_names_its_lesson():
     for path in TRANSLATIONS_DIR.glob("*.yml"):
         assert yaml.safe_load(path.read_text())["lesson"] == f"{path.stem}.ipynb"
+
+
+def test_readme_links_the_italian_edition_at_the_top_and_the_italian_docs_read_italian():
+    from workshop.paths import DOCS_DIR, REPO_ROOT
+    assert "](README.it.md)" in "\n".join((REPO_ROOT / "README.md").read_text().split("\n")[:4])
+    for path in (REPO_ROOT / "README.it.md", DOCS_DIR / "instructor-guide.it.md"):
+        it, en = italian.language_counts(path.read_text())
+        assert it > 10 * en, f"{path.name}: {it} Italian vs {en} English function words"

@@ -110,7 +110,7 @@ def mask_messages(source: str) -> str:
 
 def _placeholders(literal: str) -> list[str]:
     node = ast.parse(f"({literal})", mode="eval").body  # parentheses: a literal may span lines
-    return sorted(ast.dump(v.value) for v in ast.walk(node) if isinstance(v, ast.FormattedValue))
+    return sorted(ast.dump(v) for v in ast.walk(node) if isinstance(v, ast.FormattedValue))  # value, !r, :.3f
 
 
 # ---------------------------------------------------------------- translation files
