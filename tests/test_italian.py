@@ -100,8 +100,8 @@ def test_a_check_cell_may_change_its_messages_only(pair):
     changed.cells[index].source = it.cells[index].source.replace("def check_", "def czech_", 1)
     assert [p.split(" differs at")[0] for p in italian.code_differences(en, changed)] == [
         f"cell {index} (code cell {code_cells(it).index(index)}, English cell {index})"]
-    assert italian.mask_messages('assert x == "a", f"no {x}"\nprint("✓ ok", y)\nf("code")') == (
-        'assert x == "a", "<message>"\nprint("<message>", y)\nf("code")')  # the compared "a" and "code" stay code
+    assert italian.mask_messages('assert x == "a", f"no {x}"\nprint("✓ ok", d["k"], f("c"))\nf("code")') == (
+        'assert x == "a", "<message>"\nprint("<message>", d["k"], f("c"))\nf("code")')  # "a", "k", "c", "code": code
 
 
 def test_the_first_code_cell_may_only_add_the_prologue(pair):

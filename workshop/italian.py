@@ -63,10 +63,15 @@ TITLE = re.compile(r"^# (\d\d) · \S")
 # ---------------------------------------------------------------- the messages of a check cell
 
 def _string_nodes(node) -> list[ast.expr]:
-    """The outermost string literals (plain or f-string) inside an expression."""
+    """The string literals (plain or f-string) that make up a message: the expression itself, or the parts of a
+    concatenation or conditional. Not strings used as code inside it (`card["version"]`, `", ".join(x)`)."""
     if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str)):
         return [node]
-    return [s for child in ast.iter_child_nodes(node) for s in _string_nodes(child)]
+    if isinstance(node, ast.BinOp):
+        return _string_nodes(node.left) + _string_nodes(node.right)
+    if isinstance(node, ast.IfExp):
+        return _string_nodes(node.body) + _string_nodes(node.orelse)
+    return []
 
 
 def message_spans(source: str) -> list[tuple[int, int]]:
