@@ -11,6 +11,7 @@ import shutil
 import nbformat
 import pytest
 import yaml
+from test_notebooks import lesson_tree, run_headless, use_tree
 from test_student_edition import run_cells
 
 from workshop import italian, nblint
@@ -63,6 +64,18 @@ def test_prologue_resolves_the_lessons_relative_paths_from_notebooks_it(monkeypa
     probe = "from pathlib import Path\nprint(Path('../app/main.py').resolve())"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROLOGUE + probe)])
     assert run_cells(nb, IT_DIR)[0].strip() == str(APP_DIR / "main.py")
+
+
+@pytest.mark.notebook
+@pytest.mark.notebook_alone
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ITALIAN, ids=lambda p: p.name)
+def test_italian_lesson_runs_headless(path, tmp_path, monkeypatch):
+    """Opt-in (identical code is what the tests above guarantee): `pytest tests/test_italian.py -m notebook_alone
+    -k 01_` runs one Italian lesson from notebooks/it/ in a scratch tree, quick parameters, free ports."""
+    root = lesson_tree(tmp_path / "tree", app_files=True)
+    use_tree(root, monkeypatch)
+    run_headless(root / "notebooks" / "it" / path.name, tmp_path, tmp_path / "models")
 
 
 # ---------------------------------------------------------------- the checks fail when they should
