@@ -2,7 +2,6 @@
 it runs what .ci/run runs (same Debian packages, same make targets, .ci/run itself for the full suite), so the
 two cannot drift apart silently. Static only: nothing here talks to GitHub."""
 import fnmatch
-import json
 import re
 import shlex
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import REQUIRE_BINARIES_ENV
+from helpers import schema_errors
 from workshop.paths import REPO_ROOT
 from workshop.system_deps import APT_PACKAGES
 
@@ -28,20 +28,6 @@ def actionlint(path: Path) -> subprocess.CompletedProcess:
     # shellcheck/pyflakes integrations off: the result must not depend on what else is on PATH.
     return subprocess.run([str(BIN / "actionlint"), "-oneline", "-no-color", "-shellcheck=", "-pyflakes=",
                            str(path)], capture_output=True, text=True, timeout=60)
-
-
-def schema_errors(*paths: Path, schema: str = "vendor.github-workflows") -> dict[str, list[str]]:
-    """Validate files against a schema bundled with check-jsonschema (offline; SchemaStore's GitHub workflow
-    schema by default): {file: [errors]} for every file given. One run for all, as loading a schema takes ~3 s."""
-    result = subprocess.run([str(BIN / "check-jsonschema"), "-o", "json", "--builtin-schema", schema,
-                             *map(str, paths)], capture_output=True, text=True, timeout=60)
-    report = json.loads(result.stdout)
-    assert not report["parse_errors"], report
-    errors = {str(path): [] for path in paths}
-    for error in report["errors"]:
-        errors[error["filename"]].append(f"{error['path']}: {error['message']}")
-    assert (result.returncode == 0) == (report["status"] == "ok") == (not any(errors.values())), result
-    return errors
 
 
 def steps(job: str) -> list[dict]:
@@ -72,7 +58,7 @@ def test_actionlint_accepts_the_workflow():
 def test_workflow_matches_the_github_workflow_schema_and_a_broken_copy_does_not(tmp_path):
     broken = tmp_path / "ci.yml"
     broken.write_text(WORKFLOW_PATH.read_text().replace("runs-on:", "runs-onn:", 1))
-    errors = schema_errors(WORKFLOW_PATH, broken)
+    errors = schema_errors(WORKFLOW_PATH, broken, schema="vendor.github-workflows")
     assert errors[str(WORKFLOW_PATH)] == []
     assert any("runs-onn" in e for e in errors[str(broken)]), errors
 
