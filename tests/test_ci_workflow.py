@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REQUIRE_BINARIES_ENV
 from helpers import schema_errors
+
 from workshop.paths import REPO_ROOT
 from workshop.system_deps import APT_PACKAGES
 
@@ -107,6 +107,16 @@ def test_workflow_installs_the_same_debian_packages_as_ci_run():
     # ... and before the suite, so .ci/run finds them (its own install step is then a no-op).
     commands = run_commands("full")
     assert commands.index(install) < commands.index(["bash", ".ci/run"])
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_every_job_stops_the_docker_engine_before_the_tests(job):
+    """Hosted runners have a Docker engine, the project's CI machine has none: without this the suite would take
+    the Docker-mode paths (workshop.system_deps, Stack cleanup running `docker compose down`)."""
+    commands = run_commands(job)
+    stop = ["sudo", "systemctl", "stop", "docker.socket", "docker.service"]
+    first_test = next(i for i, c in enumerate(commands) if c[0] == "make" or c == ["bash", ".ci/run"])
+    assert stop in commands and commands.index(stop) < first_test, commands
 
 
 def test_fast_job_runs_the_makefile_targets():
