@@ -1,6 +1,7 @@
 """.github/workflows/ci.yml (CI on forks): a real workflow linter accepts it and rejects broken copies, and
 it runs what .ci/run runs (same Debian packages, same make targets, .ci/run itself for the full suite), so the
 two cannot drift apart silently. Static only: nothing here talks to GitHub."""
+import copy
 import fnmatch
 import re
 import shlex
@@ -30,22 +31,53 @@ def actionlint(path: Path) -> subprocess.CompletedProcess:
                            str(path)], capture_output=True, text=True, timeout=60)
 
 
-def steps(job: str) -> list[dict]:
-    return JOBS[job]["steps"]
-
-
-def run_commands(job: str) -> list[list[str]]:
+def run_commands(job: dict) -> list[list[str]]:
     """Every shell command of a job's `run:` steps, split into words (one per line)."""
-    return [shlex.split(line) for step in steps(job) if "run" in step
+    return [shlex.split(line) for step in job["steps"] if "run" in step
             for line in step["run"].splitlines() if line.strip()]
 
 
 def uses(job: str, action: str) -> list[dict]:
-    return [step for step in steps(job) if step.get("uses", "").startswith(action + "@")]
+    return [step for step in JOBS[job]["steps"] if step.get("uses", "").startswith(action + "@")]
 
 
-def apt_packages(words: list[str]) -> set[str]:
-    return {w for w in words[words.index("install") + 1:] if not w.startswith("-")}
+STOP_DOCKER = ["sudo", "systemctl", "stop", "docker.socket", "docker.service"]
+
+
+def drift(workflow: dict, ci_run: str, makefile: str = MAKEFILE) -> list[str]:
+    """How the workflow departs from .ci/run (empty: they agree). The full job must run .ci/run itself (so
+    WORKSHOP_REQUIRE_BINARIES=1 and `make test` come from there), install the same Debian packages first,
+    override nothing through env:, and every job must stop the runner's Docker engine before its tests (the
+    project's CI machine has none) and call only targets the Makefile has."""
+    problems = []
+    if not re.search(rf"^export {REQUIRE_BINARIES_ENV}=1$", ci_run, re.M):
+        problems.append(f".ci/run does not export {REQUIRE_BINARIES_ENV}=1")
+    if ci_run.strip().splitlines()[-1] != "make test":
+        problems.append(".ci/run does not end with `make test`")
+    jobs = workflow["jobs"]
+    full = run_commands(jobs["full"])
+    if ["bash", ".ci/run"] not in full:
+        return problems + ["the full job does not run `bash .ci/run`"]
+    installs = [c for c in full[:full.index(["bash", ".ci/run"])] if "apt-get" in c and "install" in c]
+    packages = {w for c in installs for w in c[c.index("install") + 1:] if not w.startswith("-")}
+    ci_run_packages = set(re.findall(r"missing\+=\(([\w-]+)\)", ci_run))
+    if not packages == ci_run_packages == set(APT_PACKAGES):
+        problems.append(f"apt packages: workflow {sorted(packages)}, .ci/run {sorted(ci_run_packages)}, "
+                        f"workshop.system_deps {sorted(APT_PACKAGES)}")
+    envs = [workflow.get("env"), *(job.get("env") for job in jobs.values()),
+            *(step.get("env") for job in jobs.values() for step in job["steps"])]
+    if any(envs) or any(w.startswith(REQUIRE_BINARIES_ENV) for job in jobs.values()
+                        for c in run_commands(job) for w in c):
+        problems.append("the workflow sets environment variables that .ci/run does not")
+    phony = set(re.search(r"^\.PHONY:(.*)$", makefile, re.M)[1].split())
+    for name, job in jobs.items():
+        commands = run_commands(job)
+        tests = [i for i, c in enumerate(commands) if c[0] == "make" or c == ["bash", ".ci/run"]]
+        if STOP_DOCKER not in commands or commands.index(STOP_DOCKER) > min(tests):
+            problems.append(f"{name}: the Docker engine is not stopped before the tests")
+        if unknown := {c[1] for c in commands if c[0] == "make"} - phony:
+            problems.append(f"{name}: make targets not in the Makefile: {sorted(unknown)}")
+    return problems
 
 
 # ---------------------------------------------------------------- a real linter, and proof that it can fail
@@ -65,8 +97,7 @@ def test_workflow_matches_the_github_workflow_schema_and_a_broken_copy_does_not(
 
 BROKEN = {  # name: (text replaced, replacement, what actionlint must say)
     "unknown key": ("timeout-minutes: 15", "timeout-minute: 15", 'unexpected key "timeout-minute"'),
-    "expression syntax": ("hashFiles('requirements*.txt', 'pyproject.toml') }}",
-                          "hashFiles('requirements*.txt', 'pyproject.toml' }}", "while parsing arguments of function call"),
+    "expression syntax": ("'pyproject.toml') }}", "'pyproject.toml' }}", "while parsing arguments of function call"),
     "unknown step id": ("steps.venv.outputs.cache-hit", "steps.venvv.outputs.cache-hit", 'property "venvv"'),
     "unknown runner context": ("${{ runner.os }}", "${{ runner.oss }}", 'property "oss" is not defined'),
 }
@@ -86,44 +117,51 @@ def test_actionlint_rejects_a_broken_copy(name, tmp_path):
 
 # ---------------------------------------------------------------- the workflow runs what .ci/run runs
 
-def test_full_job_runs_ci_run_itself():
-    """The full suite is `.ci/run`, not a copy of it: WORKSHOP_REQUIRE_BINARIES=1 and `make test` come from there."""
-    assert ["bash", ".ci/run"] in run_commands("full")
-    assert re.search(rf"^export {REQUIRE_BINARIES_ENV}=1$", CI_RUN, re.M)
-    assert CI_RUN.strip().splitlines()[-1] == "make test"
+def test_workflow_and_ci_run_agree():
+    assert drift(WORKFLOW, CI_RUN) == []
+    assert ["make", "lint"] in run_commands(JOBS["fast"]) and ["make", "test-fast"] in run_commands(JOBS["fast"])
 
 
-def test_nothing_in_the_workflow_overrides_what_ci_run_sets():
-    envs = [WORKFLOW.get("env", {})] + [job.get("env", {}) for job in JOBS.values()] + \
-        [step.get("env", {}) for job in JOBS.values() for step in job["steps"]]
-    assert envs and not any(envs), envs  # no env: at any level (WORKSHOP_*, PYTEST_ADDOPTS, ...)
-    assert not [c for job in JOBS for c in run_commands(job) if any(w.startswith(REQUIRE_BINARIES_ENV) for w in c)]
+def drifted(edit) -> dict:
+    workflow = copy.deepcopy(WORKFLOW)
+    edit(workflow["jobs"])
+    return workflow
 
 
-def test_workflow_installs_the_same_debian_packages_as_ci_run():
-    (install,) = [words for words in run_commands("full") if "apt-get" in words and "install" in words]
-    ci_run = set(re.findall(r"missing\+=\(([\w-]+)\)", CI_RUN))
-    assert apt_packages(install) == ci_run == set(APT_PACKAGES) == {"prometheus", "prometheus-alertmanager"}
-    # ... and before the suite, so .ci/run finds them (its own install step is then a no-op).
-    commands = run_commands("full")
-    assert commands.index(install) < commands.index(["bash", ".ci/run"])
+def replace_run(job: str, old: str, new: str):
+    def edit(jobs):
+        (step,) = [s for s in jobs[job]["steps"] if old in s.get("run", "")]
+        step["run"] = step["run"].replace(old, new)
+    return edit
 
 
-@pytest.mark.parametrize("job", JOBS)
-def test_every_job_stops_the_docker_engine_before_the_tests(job):
-    """Hosted runners have a Docker engine, the project's CI machine has none: without this the suite would take
-    the Docker-mode paths (workshop.system_deps, Stack cleanup running `docker compose down`)."""
-    commands = run_commands(job)
-    stop = ["sudo", "systemctl", "stop", "docker.socket", "docker.service"]
-    first_test = next(i for i, c in enumerate(commands) if c[0] == "make" or c == ["bash", ".ci/run"])
-    assert stop in commands and commands.index(stop) < first_test, commands
+STOP_LINE = " ".join(STOP_DOCKER)
+DRIFTS = {  # name: (workflow, .ci/run, what drift() must say)
+    "a package only in the workflow":
+        (drifted(replace_run("full", "prometheus-alertmanager", "alertmanager")), CI_RUN, "apt packages"),
+    "a package only in .ci/run":
+        (WORKFLOW, CI_RUN.replace("missing+=(prometheus)", "missing+=(prom)"), "apt packages"),
+    "make test replaced in the workflow":
+        (drifted(replace_run("full", "bash .ci/run", "make test-fast")), CI_RUN, "does not run `bash .ci/run`"),
+    ".ci/run stops requiring binaries":
+        (WORKFLOW, CI_RUN.replace(f"{REQUIRE_BINARIES_ENV}=1", f"{REQUIRE_BINARIES_ENV}=0"),
+         f"does not export {REQUIRE_BINARIES_ENV}=1"),
+    "an env override":
+        (drifted(lambda jobs: jobs["full"].update(env={REQUIRE_BINARIES_ENV: "0"})), CI_RUN,
+         "sets environment variables"),
+    "Docker left running":
+        (drifted(replace_run("fast", STOP_LINE, "true")), CI_RUN, "fast: the Docker engine is not stopped"),
+    "an unknown make target":
+        (drifted(replace_run("fast", "make test-fast", "make test-quick")), CI_RUN,
+         "make targets not in the Makefile: ['test-quick']"),
+}
 
 
-def test_fast_job_runs_the_makefile_targets():
-    assert ["make", "lint"] in run_commands("fast") and ["make", "test-fast"] in run_commands("fast")
-    targets = {w[1] for job in JOBS for w in run_commands(job) if w[0] == "make"}
-    phony = set(re.search(r"^\.PHONY:(.*)$", MAKEFILE, re.M)[1].split())
-    assert targets <= phony, targets - phony
+@pytest.mark.parametrize("name", DRIFTS)
+def test_drift_is_caught(name):
+    workflow, ci_run, message = DRIFTS[name]
+    problems = drift(workflow, ci_run)
+    assert any(message in p for p in problems), problems
 
 
 def test_python_version_is_the_projects():

@@ -192,7 +192,7 @@ def test_make_up_writes_a_random_admin_password(tmp_path, monkeypatch):
 # `docker compose` interpolates first and then validates, so the interpolated file (.env.example values) is
 # checked too. Broken copies show the check can fail: (text replaced, replacement, what the schema says).
 BROKEN_COMPOSE = {
-    "misspelled service key": ("    image: prom/prometheus", "    imagee: prom/prometheus", "'imagee' was unexpected"),
+    "misspelled service key": ("  image: prom/prometheus", "  imagee: prom/prometheus", "'imagee' was unexpected"),
     "misspelled top-level key": ("\nvolumes:\n", "\nvolume:\n", "'volume' does not match"),
     "depends_on not a list": ("    depends_on:\n      - alertmanager\n", "    depends_on: alertmanager\n",
                               "$.services.prometheus.depends_on"),
@@ -208,7 +208,7 @@ def compose_schema(tmp_path_factory):
     resolved = interpolate(COMPOSE, env_file(REPO_ROOT / ".env.example"))
     files["interpolated"].write_text(yaml.safe_dump(resolved, sort_keys=False))
     for index, (name, (old, new, _)) in enumerate(BROKEN_COMPOSE.items()):
-        assert text.count(old) == 1, f"docker-compose.yml no longer contains {old!r} once: update this test"
+        assert text.count(old) == 1, f"docker-compose.yml should contain {old!r} once: update this test"
         files[name] = folder / f"broken-{index}.yml"
         files[name].write_text(text.replace(old, new))
     errors = schema_errors(*files.values(), schema="vendor.compose-spec")
