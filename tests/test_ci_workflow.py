@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REQUIRE_BINARIES_ENV
-from helpers import schema_errors
+from helpers import REQUIRE_BINARIES_ENV, schema_errors
 
 from workshop.paths import REPO_ROOT
 from workshop.system_deps import APT_PACKAGES

@@ -178,7 +178,7 @@ def test_with_the_env_file_grafana_gets_its_password_and_nothing_is_left_empty()
 
 
 def test_make_up_writes_a_random_admin_password(tmp_path, monkeypatch):
-    from workshop.stack import docker  # the stack package split: the .env logic lives in its docker module
+    from workshop.stack import docker
     monkeypatch.setattr(docker, "ENV_FILE", tmp_path / ".env")
     docker.ensure_env_file()
     password = env_file(tmp_path / ".env")["GF_SECURITY_ADMIN_PASSWORD"]
