@@ -11,12 +11,13 @@ import shutil
 import nbformat
 import pytest
 import yaml
+from nbclient import NotebookClient
 from test_notebooks import lesson_tree, run_headless, use_tree
-from test_student_edition import run_cells
 
 from workshop import italian, nblint
 from workshop.italian import IT_DIR, IT_STUDENT_DIR, PROLOGUE, TRANSLATIONS_DIR
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
+from workshop.run_notebooks import LocalKernelManager
 from workshop.student_edition import BEGIN, STUB
 
 ITALIAN = sorted(IT_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -63,7 +64,9 @@ def test_prologue_resolves_the_lessons_relative_paths_from_notebooks_it(monkeypa
     monkeypatch.chdir(IT_DIR)  # where JupyterLab starts a kernel for notebooks/it/NN_*.ipynb
     probe = "from pathlib import Path\nprint(Path('../app/main.py').resolve())"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROLOGUE + probe)])
-    assert run_cells(nb, IT_DIR)[0].strip() == str(APP_DIR / "main.py")
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(IT_DIR)}},
+                   kernel_manager_class=LocalKernelManager).execute()
+    assert nb.cells[0].outputs[0]["text"].strip() == str(APP_DIR / "main.py")
 
 
 @pytest.mark.notebook
