@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.drift import PROFILE
 from workshop.bench import WRK_SCRIPT, WrkOutputError, parse_wrk, without_drift_profile
 
 SAMPLES = Path(__file__).parent / "data" / "wrk"
@@ -56,7 +57,7 @@ def test_the_lua_body_survives_json_with_closing_double_brackets():
 def test_the_drift_off_model_copy_has_everything_but_the_profile(model_dir, tmp_path):
     copy = without_drift_profile(model_dir, tmp_path / "copy")
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in model_dir.iterdir()
-                                                            if p.name != "reference_profile.json")
+                                                            if p.name != PROFILE)
 
 
 def test_the_old_unanchored_pattern_misreads_this_sample():

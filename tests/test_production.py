@@ -7,11 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from helpers import metric_value
+from helpers import metric_value, scrape, total_predictions, worker_children
 
 from workshop.appserver import AppServer
 from workshop.polling import poll_until
-from workshop.procs import child_pids
 
 pytestmark = pytest.mark.slow
 
@@ -30,20 +29,6 @@ def post_all(url, rows, connections=8):
     chunks = [rows[i::connections] for i in range(connections)]
     with ThreadPoolExecutor(connections) as pool:
         return [code for codes in pool.map(send, chunks) for code in codes]
-
-
-def worker_children(server) -> list[int]:
-    """PIDs of the gunicorn master's worker processes."""
-    return child_pids(server.process.pid)
-
-
-def scrape(url, name, **labels):
-    return metric_value(requests.get(f"{url}/metrics", timeout=5).text, name, **labels)
-
-
-def total_predictions(url):
-    return scrape(url, "predictions_total", class_name="fraud") + scrape(url, "predictions_total",
-                                                                         class_name="non_fraud")
 
 
 def post_through_each_worker(server, rows):
@@ -127,9 +112,7 @@ def test_buffered_drift_counts_survive_a_graceful_worker_exit(model_dir, records
             os.kill(silent, signal.SIGCONT)
         assert partial == len(rows[:300][workers.index(scraped)::2])  # the other worker's counts are buffered
         os.kill(silent, signal.SIGTERM)  # graceful exit: gunicorn's worker_exit hook flushes the buffer
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and silent in worker_children(server):
-            time.sleep(0.05)
-        assert silent not in worker_children(server)
+        poll_until(lambda: silent not in worker_children(server), timeout=20, interval=0.05,
+                   what=f"worker {silent} to exit")
         assert drift_total(server.url) == 300 and drift_total(server.url, "V14") == 300
         assert total_predictions(server.url) == 300

@@ -11,8 +11,8 @@ differ up to 3x between machines and sessions; the ratios printed are the result
 Every run is bounded (a few seconds per case) and targets 127.0.0.1 only.
 """
 import argparse
+import contextlib
 import json
-import os
 import re
 import shutil
 import statistics
@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 from app.drift import PROFILE
@@ -80,20 +81,19 @@ def load(url: str, body: str, seconds: float, connections: int) -> dict:
 
 
 def server_cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system) used so far by process `pid` and its children (gunicorn's workers), from
-    /proc; None where there is no /proc. Unlike req/s, CPU per request barely moves when other work shares
-    the cores, so it is the steadier figure on a busy machine."""
-    proc, total = Path("/proc"), 0.0
-    if not proc.exists():
+    """CPU seconds (user + system) used so far by process `pid` and its children (gunicorn's workers); None
+    if it is gone. Unlike req/s, CPU per request barely moves when other work shares the cores, so it is the
+    steadier figure on a busy machine."""
+    try:
+        master = psutil.Process(pid)
+        processes = [master, *master.children()]
+    except psutil.NoSuchProcess:
         return None
-    tick = os.sysconf("SC_CLK_TCK")
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited meanwhile
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent's pid
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker may exit meanwhile
+            times = process.cpu_times()
+            total += times.user + times.system
     return total
 
 
