@@ -206,6 +206,37 @@ def run_lesson(path: Path, work: Path, models_dir: Path) -> exercise_proof.Proof
     return proof
 
 
+def app_files(app_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(app_dir)): p.read_bytes() for p in sorted(app_dir.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_notebook_runs_headless_in_order_from_an_empty_app(tmp_path, monkeypatch):
+    """THE notebook run of CI, each lesson once: in order, from an empty app/, every exercise proven on the way
+    (its check fails on the stub a student starts from, passes on the solution; the run goes on with the
+    solution, so it is the lesson itself); the app/ they write is the committed one, byte for byte. Quick
+    parameters, free ports, one models dir shared in order; executed notebooks kept in tmp_path/NN_*/."""
+    root = lesson_tree(tmp_path / "tree", app_files=False)
+    use_tree(root, monkeypatch)
+    models_dir = tmp_path / "models"
+    proofs = {}
+    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        work = tmp_path / path.stem
+        work.mkdir()
+        proofs[path.name] = run_lesson(path, work, models_dir)
+        print(f"{path.name}: {proofs[path.name].seconds:.0f}s, exercises proven: "
+              + "; ".join(f"{c['exercise']} stub -> {c['on_stub'].split(':')[0]}" for c in proofs[path.name].checks))
+    print(f"lessons in order: {sum(p.seconds for p in proofs.values()):.0f}s, "
+          f"{sum(len(p.checks) for p in proofs.values())} exercises proven")
+    assert [n[:2] for n in proofs] == [p.name[:2] for p in NOTEBOOKS]
+    rebuilt, committed = app_files(root / "app"), app_files(APP_DIR)
+    assert rebuilt.keys() == committed.keys(), "the lessons in order write other app/ files than the committed ones"
+    differ = [name for name in committed if rebuilt[name] != committed[name]]
+    assert not differ, f"app/ files the lessons in order write differently from the committed ones: {differ}"
+
+
 @pytest.mark.notebook
 @pytest.mark.notebook_alone
 @pytest.mark.slow
