@@ -9,15 +9,17 @@ import copy
 import shutil
 
 import nbformat
+import papermill
 import pytest
 import yaml
 from nbclient import NotebookClient
-from test_notebooks import lesson_tree, run_headless, use_tree
+from test_notebooks import isolated_parameters, lesson_tree, use_tree
 
 from workshop import italian, nblint
 from workshop.italian import IT_DIR, IT_STUDENT_DIR, PROLOGUE, TRANSLATIONS_DIR
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
 from workshop.run_notebooks import LocalKernelManager
+from workshop.stack import Stack
 from workshop.student_edition import BEGIN, STUB
 
 ITALIAN = sorted(IT_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -78,7 +80,17 @@ def test_italian_lesson_runs_headless(path, tmp_path, monkeypatch):
     -k 01_` runs one Italian lesson from notebooks/it/ in a scratch tree, quick parameters, free ports."""
     root = lesson_tree(tmp_path / "tree", app_files=True)
     use_tree(root, monkeypatch)
-    run_headless(root / "notebooks" / "it" / path.name, tmp_path, tmp_path / "models")
+    lesson = root / "notebooks" / "it" / path.name
+    parameters = isolated_parameters(lesson, tmp_path, tmp_path / "models")
+    try:  # raises PapermillExecutionError, naming the cell, if any cell fails
+        papermill.execute_notebook(str(lesson), str(tmp_path / path.name), parameters=parameters,
+                                   cwd=str(lesson.parent), kernel_name="python3", progress_bar=False,
+                                   kernel_manager_class=LocalKernelManager)
+    finally:
+        if "stack_dir" in parameters:
+            Stack(data_dir=parameters["stack_dir"]).stop(force=True)
+    executed = nbformat.read(tmp_path / path.name, as_version=4)
+    assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
 
 
 # ---------------------------------------------------------------- the checks fail when they should
