@@ -10,6 +10,8 @@ NOTEBOOKS := $(sort $(wildcard $(if $(filter it,$(EDITION)),notebooks/it,noteboo
 QUICK ?= 1
 # `make soak SOAK_SECONDS=90` for a short run; the test suite runs a 60 s one.
 SOAK_SECONDS ?= 600
+# The suite waits on scrapes and alerts more than it computes: 3 xdist workers on 2 cores roughly halve it.
+PYTEST_PARALLEL ?= -n 3 --dist worksteal
 # What `make test-fast` leaves out: real binaries, notebooks, load (each marked in pytest).
 FAST_MARKERS := not slow and not stack and not notebook and not soak
 
@@ -58,7 +60,7 @@ workshop: setup
 	$(PY) -m workshop.run_notebooks --quick $(QUICK) $(NOTEBOOKS)
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 test-fast: setup
 	$(PY) -m pytest -q -m "$(FAST_MARKERS)"
