@@ -63,7 +63,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_PARALLEL)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "$(FAST_MARKERS)"
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m "$(FAST_MARKERS)"
 
 soak: setup
 	$(PY) -m workshop.soak --duration $(SOAK_SECONDS)
