@@ -9,6 +9,9 @@ for frauds: chargebacks label most frauds, few legitimate ones get a review), af
 distributed delay (mean `mean_delay_s`; real chargebacks take days to weeks, the lesson compresses it to
 seconds). A background thread posts the due labels in batches of up to 1,000 every `interval` seconds.
 Only labels answered 2xx count as acknowledged (`acknowledged`); the rest are tallied by reason.
+A label answered `unknown_request` is retried RETRIES times, RETRY_S apart, as a real client should: its
+prediction may still sit in another worker's prediction-log buffer (flushed every 0.2 s). After that the
+prediction is taken as lost (e.g. in a crash) and the label is counted as `unknown_request`.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from workshop.traffic import check_target
 from workshop.traffic_summary import Result
 
 MAX_BATCH = 1000
+RETRIES, RETRY_S = 5, 1.0
 
 
 class LabelFeeder:
@@ -39,6 +43,7 @@ class LabelFeeder:
         self.queue: list[tuple[float, str, int]] = []  # (due time, request id, label), a heap
         self.acknowledged: dict[str, int] = {}          # request id -> label, answered 2xx
         self.outcomes: Counter[str] = Counter()         # stored, duplicates, unknown_request, http_500, ...
+        self.retries: Counter[str] = Counter()          # request id -> unknown_request answers so far
         self.predictions = self.scheduled = 0
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="label-feeder")
@@ -64,10 +69,10 @@ class LabelFeeder:
                 heapq.heappush(self.queue, (now + float(delay), request_id, int(label)))
                 self.scheduled += 1
 
-    def _due(self, everything: bool = False) -> list[tuple[str, int]]:
+    def _due(self, limit: int = MAX_BATCH, everything: bool = False) -> list[tuple[str, int]]:
         now, due = time.monotonic(), []
         with self.lock:
-            while self.queue and len(due) < MAX_BATCH and (everything or self.queue[0][0] <= now):
+            while self.queue and len(due) < limit and (everything or self.queue[0][0] <= now):
                 _, request_id, label = heapq.heappop(self.queue)
                 due.append((request_id, label))
         return due
@@ -88,7 +93,10 @@ class LabelFeeder:
             self.outcomes["stored"] += answer["stored"]
             self.outcomes["duplicates"] += answer["duplicates"]
             for i, (request_id, label) in enumerate(due):
-                if i in failed:
+                if failed.get(i) == "unknown_request" and self.retries[request_id] < RETRIES:
+                    self.retries[request_id] += 1
+                    heapq.heappush(self.queue, (time.monotonic() + RETRY_S, request_id, label))
+                elif i in failed:
                     self.outcomes[failed[i]] += 1
                 else:
                     self.acknowledged[request_id] = label
@@ -100,13 +108,20 @@ class LabelFeeder:
                     self._post(session, due)
 
     def stop(self, flush: bool = True) -> dict:
-        """Stop the thread; with flush=True first send every scheduled label, due or not. Returns summary()."""
+        """Stop the thread; with flush=True first send every scheduled label now (due or not), then the
+        retries as they come due. Returns summary()."""
         self.stop_event.set()
         self.thread.join()
         if flush:
             with requests.Session() as session:
-                while due := self._due(everything=True):
+                left = len(self.queue)  # everything scheduled so far goes now, due or not
+                while left > 0 and (due := self._due(min(left, MAX_BATCH), everything=True)):
+                    left -= len(due)
                     self._post(session, due)
+                while self.queue:  # retries of unknown ids, when they are due
+                    time.sleep(max(0.0, min(self.interval, self.queue[0][0] - time.monotonic())))
+                    if due := self._due():
+                        self._post(session, due)
         return self.summary()
 
     def summary(self) -> dict:
