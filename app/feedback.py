@@ -245,7 +245,10 @@ def iso(seconds: float | None) -> str | None:
 
 
 def init_app(app, service) -> None:
-    """Registered by the quality lesson: log every scored record, serve POST /feedback and GET /feedback/<id>."""
+    """Registered by the quality lesson: log every scored record, serve POST /feedback and GET /feedback/<id>.
+    FEEDBACK=off leaves it out (a deployment that collects no labels; `make bench` measures its cost)."""
+    if os.environ.get("FEEDBACK", "").strip().lower() == "off":
+        return
     store = LabelStore(Path(os.environ.get("FEEDBACK_DB") or DEFAULT_DB))
     quality = QualityMetrics(service.metrics.registry, service.model.version if service.model else None)
     for reason in ("unknown_request", "conflicting_label", "bad_label", "bad_request_id"):
