@@ -56,13 +56,15 @@ def _answer_schemas() -> dict:
                   "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1}}
     served = {"n": {"type": "integer", "minimum": 1}, "threshold": {"type": "number"},
               "model_version": {"type": "string"}, "request_id": {"type": "string"}}
+    ids = {"request_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                           "description": "each record's own id, \"<request_id>:<index>\" (for POST /feedback)"}}
     return {
         "Prediction": {"type": "object", "properties": {**prediction, **served},
                        "required": [*prediction, "threshold", "model_version", "request_id"]},
-        "RecordsAnswer": {"type": "object", "required": ["predictions", *served], "properties": {
+        "RecordsAnswer": {"type": "object", "required": ["predictions", *served, *ids], "properties": {**ids,
             "predictions": {"type": "array", "items": {"type": "object", "properties": prediction,
                                                        "required": list(prediction)}}, **served}},
-        "ColumnsAnswer": {"type": "object", "required": ["columns", "data", *served], "properties": {
+        "ColumnsAnswer": {"type": "object", "required": ["columns", "data", *served, *ids], "properties": {**ids,
             "columns": {"const": list(prediction)},
             "data": {"type": "array", "items": {"type": "array", "minItems": 3, "maxItems": 3,
                                                 "prefixItems": list(prediction.values())}}, **served}},
