@@ -2,4 +2,5 @@
 EXTENSIONS: list[str] = [
     "app.faults",  # notebook 04: /admin/faults and the fault-injection hook
     "app.drift",   # notebook 05: count inputs and scores into the training profile's bins
+    "app.versions",  # notebook 07: route between model versions (models/deployment.json), split or shadow
 ]

@@ -22,6 +22,7 @@ HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_l
 BATCH_COLUMNS = ["prediction", "class_name", "fraud_probability"]  # the columnar batch answer
 CLASS_NAMES = np.array(["non_fraud", "fraud"])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NO_MODEL = "none"  # the version label of a prediction request answered without a model (503)
 
 
 class Service:
@@ -40,6 +41,10 @@ class Service:
             self.metrics.describe_model(self.model.card)
         self.before_scoring: list = []  # hook(rows): features plugged in by app/extensions.py
         self.after_scoring: list = []   # hook(inputs, probabilities)
+
+    def pick_model(self) -> FraudModel:
+        """The model that answers this request; app/versions.py (lesson 07) routes between versions."""
+        return self.require_model()
 
     def warn(self, event: str, **fields) -> None:
         log_event(self.logger, event, logging.WARNING, **fields)
@@ -61,9 +66,8 @@ class Service:
                                f"body larger than {self.settings.max_body_bytes} bytes") from None
         return parse_json(request.content_type, raw)
 
-    def score(self, inputs: np.ndarray) -> tuple[list[int], list[str], list[float]]:
-        """Predictions, class names and fraud probabilities of a (n, n_features) float array."""
-        m = self.require_model()
+    def score(self, inputs: np.ndarray, m: FraudModel) -> tuple[list[int], list[str], list[float]]:
+        """Predictions, class names and fraud probabilities of a (n, n_features) float array, by model m."""
         for hook in self.before_scoring:
             hook(inputs)
         probabilities = m.predict_proba(inputs)
@@ -76,9 +80,9 @@ class Service:
             hook(inputs, probabilities)
         labels = (probabilities >= m.threshold).astype(int)
         n_fraud = int(labels.sum())
-        self.metrics.predictions.labels(class_name="fraud").inc(n_fraud)
-        self.metrics.predictions.labels(class_name="non_fraud").inc(len(labels) - n_fraud)
-        observe_many(self.metrics.fraud_probability, probabilities)
+        self.metrics.predictions.labels(class_name="fraud", version=m.version).inc(n_fraud)
+        self.metrics.predictions.labels(class_name="non_fraud", version=m.version).inc(len(labels) - n_fraud)
+        observe_many(self.metrics.fraud_probability.labels(version=m.version), probabilities)
         return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities.tolist()
 
 
@@ -87,18 +91,20 @@ def add_routes(app: Flask, service: Service) -> None:
 
     @app.post("/predict")
     def predict():
-        m = service.require_model()
-        (label,), (class_name,), (p,) = service.score(np.array([record_to_row(service.read_json(), m.features)]))
+        m = service.pick_model()
+        g.model_version = m.version
+        (label,), (class_name,), (p,) = service.score(np.array([record_to_row(service.read_json(), m.features)]), m)
         result = {"prediction": label, "class_name": class_name, "fraud_probability": p}
         g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
         return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
 
     @app.post("/predict/batch")
     def predict_batch():
-        m = service.require_model()
+        m = service.pick_model()
+        g.model_version = m.version
         payload = service.read_json()
         labels, class_names, probabilities = service.score(batch_to_rows(payload, m.features,
-                                                                         settings.max_batch_records))
+                                                                         settings.max_batch_records), m)
         g.log.update(n_records=len(labels), n_fraud=sum(labels))
         common = dict(n=len(labels), threshold=m.threshold, model_version=m.version, request_id=g.request_id)
         rows = zip(labels, class_names, probabilities, strict=True)
@@ -170,8 +176,12 @@ def add_request_log(app: Flask, service: Service) -> None:
     def record(response):
         elapsed = time.perf_counter() - g.get("start", time.perf_counter())
         endpoint = request.endpoint or "unmatched"
-        if endpoint in PREDICT_ENDPOINTS:
-            service.metrics.latency.observe(elapsed)
+        if endpoint in PREDICT_ENDPOINTS:  # by the version that answered (or was to answer)
+            version = g.get("model_version", NO_MODEL)
+            service.metrics.latency.labels(version=version).observe(elapsed)
+            if response.status_code >= 500:
+                service.metrics.prediction_errors.labels(version=version).inc()
+            response.headers["X-Model-Version"] = version
         service.metrics.requests.labels(endpoint=endpoint, method=request.method,
                                         status=str(response.status_code)).inc()
         response.headers["X-Request-ID"] = g.get("request_id", "")
@@ -179,7 +189,7 @@ def add_request_log(app: Flask, service: Service) -> None:
             model = service.model
             log_event(service.logger, "request", request_id=g.get("request_id"), method=request.method,
                       path=request.path, status=response.status_code, latency_ms=round(elapsed * 1000, 3),
-                      model_version=model.version if model else None, **g.get("log", {}))
+                      model_version=g.get("model_version", model.version if model else None), **g.get("log", {}))
         return response
 
 
