@@ -4,6 +4,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
@@ -25,6 +26,22 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 NO_MODEL = "none"  # the version label of a prediction request answered without a model (503)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """What every after-scoring hook receives: one entry per record, in request order."""
+    request_ids: list[str]     # /predict: the request id; a batch: "<request id>:<i>" for its record i
+    model_version: str         # the version that scored these records
+    threshold: float
+    inputs: np.ndarray         # (n, n_features) float rows, in the model's feature order
+    probabilities: np.ndarray  # (n,) fraud probabilities
+    predictions: np.ndarray    # (n,) 0/1: probability >= threshold
+
+
+def record_ids(request_id: str, n: int) -> list[str]:
+    """A batch gives each record its own id (":" never appears in a request id, so no clash with one)."""
+    return [f"{request_id}:{i}" for i in range(n)]
+
+
 class Service:
     """What the routes share: settings, metrics, the model (or why it is missing) and the scoring hooks."""
 
@@ -40,7 +57,7 @@ class Service:
         if self.model is not None:
             self.metrics.describe_model(self.model.card)
         self.before_scoring: list = []  # hook(rows): features plugged in by app/extensions.py
-        self.after_scoring: list = []   # hook(inputs, probabilities)
+        self.after_scoring: list = []   # hook(scored: Scored)
 
     def pick_model(self) -> FraudModel:
         """The model that answers this request; app/versions.py (lesson 07) routes between versions."""
@@ -66,8 +83,10 @@ class Service:
                                f"body larger than {self.settings.max_body_bytes} bytes") from None
         return parse_json(request.content_type, raw)
 
-    def score(self, inputs: np.ndarray, m: FraudModel) -> tuple[list[int], list[str], list[float]]:
-        """Predictions, class names and fraud probabilities of a (n, n_features) float array, by model m."""
+    def score(self, inputs: np.ndarray, request_ids: list[str], model: FraudModel | None = None) -> Scored:
+        """Score a (n, n_features) float array with `model` (default: the one model); `request_ids` names each
+        record (see record_ids)."""
+        m = model or self.require_model()
         for hook in self.before_scoring:
             hook(inputs)
         probabilities = m.predict_proba(inputs)
@@ -76,14 +95,15 @@ class Service:
             raise RequestError(400, "out_of_range", f"record {undefined[0]}: values too large for the model "
                                "(its score is undefined); features are expected near their training range",
                                index=int(undefined[0]))
+        predictions = (probabilities >= m.threshold).astype(int)
+        scored = Scored(request_ids, m.version, m.threshold, inputs, probabilities, predictions)
         for hook in self.after_scoring:
-            hook(inputs, probabilities)
-        labels = (probabilities >= m.threshold).astype(int)
-        n_fraud = int(labels.sum())
+            hook(scored)
+        n_fraud = int(predictions.sum())
         self.metrics.predictions.labels(class_name="fraud", version=m.version).inc(n_fraud)
-        self.metrics.predictions.labels(class_name="non_fraud", version=m.version).inc(len(labels) - n_fraud)
+        self.metrics.predictions.labels(class_name="non_fraud", version=m.version).inc(len(predictions) - n_fraud)
         observe_many(self.metrics.fraud_probability.labels(version=m.version), probabilities)
-        return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities.tolist()
+        return scored
 
 
 def add_routes(app: Flask, service: Service) -> None:
@@ -93,21 +113,24 @@ def add_routes(app: Flask, service: Service) -> None:
     def predict():
         m = service.pick_model()
         g.model_version = m.version
-        (label,), (class_name,), (p,) = service.score(np.array([record_to_row(service.read_json(), m.features)]), m)
-        result = {"prediction": label, "class_name": class_name, "fraud_probability": p}
-        g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
-        return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
+        scored = service.score(np.array([record_to_row(service.read_json(), m.features)]), [g.request_id], m)
+        label, p = int(scored.predictions[0]), float(scored.probabilities[0])
+        result = {"prediction": label, "class_name": str(CLASS_NAMES[label]), "fraud_probability": p}
+        g.log.update(class_name=result["class_name"], fraud_probability=round(p, 6))
+        return jsonify(**result, threshold=m.threshold, model_version=scored.model_version, request_id=g.request_id)
 
     @app.post("/predict/batch")
     def predict_batch():
         m = service.pick_model()
         g.model_version = m.version
         payload = service.read_json()
-        labels, class_names, probabilities = service.score(batch_to_rows(payload, m.features,
-                                                                         settings.max_batch_records), m)
+        rows = batch_to_rows(payload, m.features, settings.max_batch_records)
+        scored = service.score(rows, record_ids(g.request_id, len(rows)), m)
+        labels, probabilities = scored.predictions.tolist(), scored.probabilities.tolist()
         g.log.update(n_records=len(labels), n_fraud=sum(labels))
-        common = dict(n=len(labels), threshold=m.threshold, model_version=m.version, request_id=g.request_id)
-        rows = zip(labels, class_names, probabilities, strict=True)
+        common = dict(n=len(labels), threshold=m.threshold, model_version=scored.model_version,
+                      request_id=g.request_id, request_ids=scored.request_ids)
+        rows = zip(labels, CLASS_NAMES[scored.predictions].tolist(), probabilities, strict=True)
         if batch_format(payload) == "columns":  # answer in the format of the question
             return jsonify(columns=BATCH_COLUMNS, data=list(rows), **common)
         return jsonify(predictions=[dict(zip(BATCH_COLUMNS, row, strict=True)) for row in rows], **common)

@@ -167,18 +167,18 @@ class Router:
         return routing.models[routing.champion]
 
     # -- shadow ---------------------------------------------------------------------------------------------
-    def enqueue_shadow(self, inputs: np.ndarray, probabilities: np.ndarray) -> None:
-        """After-scoring hook: hand the records to the shadow thread; never wait for it."""
+    def enqueue_shadow(self, scored) -> None:
+        """After-scoring hook (app.main.Scored): hand the champion's records to the shadow thread; never wait."""
         routing = self.routing
-        if routing is None or not routing.shadows or g.get("model_version") != routing.champion:
+        if routing is None or not routing.shadows or scored.model_version != routing.champion:
             return
-        champion_labels = probabilities >= routing.models[routing.champion].threshold
         self._ensure_worker()
         for version in routing.shadows:
             try:
-                self.queue.put_nowait((routing.models[version], inputs.copy(), champion_labels, g.request_id))
+                self.queue.put_nowait((routing.models[version], scored.inputs.copy(), scored.predictions,
+                                       scored.request_ids[0]))
             except queue.Full:
-                self.shadow_dropped.labels(version=version).inc(len(inputs))
+                self.shadow_dropped.labels(version=version).inc(len(scored.inputs))
 
     def _ensure_worker(self) -> None:
         if self._worker_pid != os.getpid():  # one thread per (gunicorn worker) process
@@ -187,7 +187,7 @@ class Router:
 
     def _shadow_loop(self) -> None:
         while True:
-            model, inputs, champion_labels, request_id = self.queue.get()
+            model, inputs, champion_predictions, request_id = self.queue.get()
             try:
                 start = time.perf_counter()
                 labels = model.predict_proba(inputs) >= model.threshold
@@ -195,9 +195,9 @@ class Router:
                 n_fraud = int(labels.sum())
                 self.shadow_predictions.labels(version=model.version, class_name="fraud").inc(n_fraud)
                 self.shadow_predictions.labels(version=model.version, class_name="non_fraud").inc(len(labels) - n_fraud)
-                self.shadow_disagreements.labels(version=model.version).inc(int((labels != champion_labels).sum()))
+                self.shadow_disagreements.labels(version=model.version).inc(int((labels != champion_predictions).sum()))
                 log_event(self.service.logger, "shadow_prediction", request_id=request_id, version=model.version,
-                          n_records=len(labels), n_fraud=n_fraud)
+                          n_records=len(labels), n_fraud=n_fraud, disagree=int((labels != champion_predictions).sum()))
             except Exception as exc:  # a failing shadow must never touch the champion's answers
                 log_event(self.service.logger, "shadow_failed", logging.ERROR, version=model.version, error=repr(exc))
             finally:
