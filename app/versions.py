@@ -88,6 +88,8 @@ class Router:
         registry = service.metrics.registry
         self.weight = Gauge("model_routing_weight", "Configured share of requests each version answers",
                             ["version"], multiprocess_mode="livemax", registry=registry)
+        self.champion = Gauge("model_champion", "1 for the version that is the champion (canary guards compare "
+                              "the others with it)", ["version"], multiprocess_mode="livemax", registry=registry)
         self.shadow = Gauge("model_shadow", "1 while a version is scored in shadow mode", ["version"],
                             multiprocess_mode="livemax", registry=registry)
         self.reloads = Counter("model_deployment_reloads_total", "Deployment file loads by result", ["result"],
@@ -138,11 +140,13 @@ class Router:
             metrics.info.labels(version=version).set(1)
             self.weight.labels(version=version).set(routing.weights.get(version, 0.0))
             self.shadow.labels(version=version).set(version in routing.shadows)
+            self.champion.labels(version=version).set(version == routing.champion)
             for name in ("fraud", "non_fraud"):
                 self.shadow_predictions.labels(version=version, class_name=name)
         for version in set(previous.models if previous else ()) - set(routing.models):
             self.weight.labels(version=version).set(0)  # retired: its series stay, at 0
             self.shadow.labels(version=version).set(0)
+            self.champion.labels(version=version).set(0)
             metrics.info.labels(version=version).set(0)
         self.routing = routing
         self.service.model = routing.models[routing.champion]
