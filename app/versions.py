@@ -143,6 +143,8 @@ class Router:
             self.champion.labels(version=version).set(version == routing.champion)
             for name in ("fraud", "non_fraud"):
                 self.shadow_predictions.labels(version=version, class_name=name)
+            for metric in (self.shadow_dropped, self.shadow_disagreements, self.shadow_seconds):
+                metric.labels(version=version)
         for version in set(previous.models if previous else ()) - set(routing.models):
             self.weight.labels(version=version).set(0)  # retired: its series stay, at 0
             self.shadow.labels(version=version).set(0)

@@ -13,18 +13,7 @@ from app import versions
 from app.config import Settings
 from app.main import create_app
 from app.model import ARTIFACT, FraudModel
-from workshop.deployment import promote, rollback, version_of_champion_copy, write_deployment
-from workshop.training import train_challenger
-
-
-@pytest.fixture(scope="session")
-def versioned_dir(model_dir, tmp_path_factory):
-    """models/ with the champion copy, models/<lr-…>/ and a quick models/<gb-…>/ challenger."""
-    path = tmp_path_factory.mktemp("versioned")
-    shutil.copytree(model_dir, path, dirs_exist_ok=True)
-    champion = version_of_champion_copy(path)
-    challenger = train_challenger(path, source="synthetic", n_rows=40_000, seed=7, max_iter=30)["version"]
-    return path, champion, challenger
+from workshop.deployment import promote, rollback, write_deployment
 
 
 @pytest.fixture()
