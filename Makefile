@@ -25,7 +25,7 @@ help:
 	@echo "up/down/status  the monitoring stack (Docker if an engine answers, else local binaries)"
 	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
 	@echo "webhook   the alert-notification receiver on :5001 (where Alertmanager posts; reachable from containers)"
-	@echo "bench     load /predict: production mode vs the seed lesson's naive app"
+	@echo "bench     production mode vs a bare-WSGI ceiling and the seed's naive app, ratios (BENCH_ARGS=\"--rounds 1\")"
 	@echo "lint      ruff + notebooks have no outputs"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -83,7 +83,7 @@ webhook: setup
 
 bench: setup
 	@$(PY) -m workshop.system_deps --bench
-	$(PY) -m workshop.bench
+	$(PY) -m workshop.bench $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check workshop app tests notebooks

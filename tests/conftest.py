@@ -9,23 +9,15 @@ import os
 import shutil
 
 import pytest
-from helpers import metric_value
+from helpers import REQUIRE_BINARIES_ENV, metric_value, missing
 
 from app.config import Settings
 from app.main import create_app
 from app.model import CARD
 from workshop.data import FEATURES, load_dataset
 from workshop.deployment import version_of_champion_copy
-from workshop.system_deps import ALERTMANAGER_BINARIES, PROMETHEUS_BINARIES, find_binary, install_hint
+from workshop.system_deps import install_hint
 from workshop.training import train_and_save, train_challenger
-
-REQUIRE_BINARIES_ENV = "WORKSHOP_REQUIRE_BINARIES"
-BINARY_NAMES = {"prometheus": PROMETHEUS_BINARIES, "alertmanager": ALERTMANAGER_BINARIES}
-
-
-def missing(*names: str) -> list[str]:
-    """The named binaries (prometheus, alertmanager, promtool, amtool) that are not on PATH."""
-    return [name for name in names if not find_binary(BINARY_NAMES.get(name, (name,)))]
 
 
 @pytest.hookimpl(tryfirst=True)  # before fixtures start anything
