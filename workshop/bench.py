@@ -88,7 +88,9 @@ def load(url: str, body: str, seconds: float, connections: int) -> dict:
 def server_cpu_s(pid: int) -> float | None:
     """CPU seconds (user + system) used so far by process `pid` and its children (gunicorn's workers); None
     if it is gone. Unlike req/s, CPU per request barely moves when other work shares the cores, so it is the
-    steadier figure on a busy machine."""
+    steadier figure on a busy machine. Workers that already exited (recycled after `max_requests`) count too,
+    through the master's children_user/children_system: without them a recycle during a run made the figure
+    drop, even below zero, and the CPU a new worker spends booting went unseen."""
     try:
         master = psutil.Process(pid)
         processes = [master, *master.children()]
@@ -99,6 +101,8 @@ def server_cpu_s(pid: int) -> float | None:
         with contextlib.suppress(psutil.NoSuchProcess):  # a worker may exit meanwhile
             times = process.cpu_times()
             total += times.user + times.system
+            if process is master:  # the reaped workers' CPU
+                total += times.children_user + times.children_system
     return total
 
 
