@@ -15,6 +15,8 @@ from app.main import create_app
 from app.model import ARTIFACT, FraudModel
 from workshop.deployment import promote, rollback, write_deployment
 
+pytestmark = pytest.mark.slow  # trains a boosted-trees challenger (3-9 s) and sends ~1,000 requests: not in test-fast
+
 
 @pytest.fixture()
 def deployed(versioned_dir, monkeypatch):
