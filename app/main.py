@@ -23,6 +23,7 @@ HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_l
 BATCH_COLUMNS = ["prediction", "class_name", "fraud_probability"]  # the columnar batch answer
 CLASS_NAMES = np.array(["non_fraud", "fraud"])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NO_MODEL = "none"  # the version label of a prediction request answered without a model (503)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class Service:
         self.after_scoring: list = []   # hook(scored: Scored)
         self.before_metrics: list = []  # hook(): e.g. flush buffered counts before a scrape
 
+    def pick_model(self) -> FraudModel:
+        """The model that answers this request; app/versions.py (lesson 07) routes between versions."""
+        return self.require_model()
+
     def warn(self, event: str, **fields) -> None:
         log_event(self.logger, event, logging.WARNING, **fields)
 
@@ -80,7 +85,8 @@ class Service:
         return parse_json(request.content_type, raw)
 
     def score(self, inputs: np.ndarray, request_ids: list[str], model: FraudModel | None = None) -> Scored:
-        """Score a (n, n_features) float array; `request_ids` names each record (see record_ids)."""
+        """Score a (n, n_features) float array with `model` (default: the one model); `request_ids` names each
+        record (see record_ids)."""
         m = model or self.require_model()
         for hook in self.before_scoring:
             hook(inputs)
@@ -95,9 +101,9 @@ class Service:
         for hook in self.after_scoring:
             hook(scored)
         n_fraud = int(predictions.sum())
-        self.metrics.predictions.labels(class_name="fraud").inc(n_fraud)
-        self.metrics.predictions.labels(class_name="non_fraud").inc(len(predictions) - n_fraud)
-        observe_many(self.metrics.fraud_probability, probabilities)
+        self.metrics.predictions.labels(class_name="fraud", version=m.version).inc(n_fraud)
+        self.metrics.predictions.labels(class_name="non_fraud", version=m.version).inc(len(predictions) - n_fraud)
+        observe_many(self.metrics.fraud_probability.labels(version=m.version), probabilities)
         return scored
 
 
@@ -106,8 +112,9 @@ def add_routes(app: Flask, service: Service) -> None:
 
     @app.post("/predict")
     def predict():
-        m = service.require_model()
-        scored = service.score(np.array([record_to_row(service.read_json(), m.features)]), [g.request_id])
+        m = service.pick_model()
+        g.model_version = m.version
+        scored = service.score(np.array([record_to_row(service.read_json(), m.features)]), [g.request_id], m)
         label, p = int(scored.predictions[0]), float(scored.probabilities[0])
         result = {"prediction": label, "class_name": str(CLASS_NAMES[label]), "fraud_probability": p}
         g.log.update(class_name=result["class_name"], fraud_probability=round(p, 6))
@@ -115,10 +122,11 @@ def add_routes(app: Flask, service: Service) -> None:
 
     @app.post("/predict/batch")
     def predict_batch():
-        m = service.require_model()
+        m = service.pick_model()
+        g.model_version = m.version
         payload = service.read_json()
         rows = batch_to_rows(payload, m.features, settings.max_batch_records)
-        scored = service.score(rows, record_ids(g.request_id, len(rows)))
+        scored = service.score(rows, record_ids(g.request_id, len(rows)), m)
         labels, probabilities = scored.predictions.tolist(), scored.probabilities.tolist()
         g.log.update(n_records=len(labels), n_fraud=sum(labels))
         common = dict(n=len(labels), threshold=m.threshold, model_version=scored.model_version,
@@ -194,15 +202,19 @@ def add_request_log(app: Flask, service: Service) -> None:
     def record(response):
         elapsed = time.perf_counter() - g.get("start", time.perf_counter())
         endpoint = request.endpoint or "unmatched"
-        if endpoint in PREDICT_ENDPOINTS:
-            service.metrics.latency.observe(elapsed)
+        if endpoint in PREDICT_ENDPOINTS:  # by the version that answered (or was to answer)
+            version = g.get("model_version", NO_MODEL)
+            service.metrics.latency.labels(version=version).observe(elapsed)
+            if response.status_code >= 500:
+                service.metrics.prediction_errors.labels(version=version).inc()
+            response.headers["X-Model-Version"] = version
         service.metrics.count_request(endpoint, request.method, response.status_code)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if service.settings.log_requests and endpoint != "metrics":
             model = service.model
             log_event(service.logger, "request", request_id=g.get("request_id"), method=request.method,
                       path=request.path, status=response.status_code, latency_ms=round(elapsed * 1000, 3),
-                      model_version=model.version if model else None, **g.get("log", {}))
+                      model_version=g.get("model_version", model.version if model else None), **g.get("log", {}))
         return response
 
 

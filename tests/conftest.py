@@ -6,6 +6,7 @@ broken install step cannot pass CI by skipping every live test.
 """
 import json
 import os
+import shutil
 
 import pytest
 from helpers import REQUIRE_BINARIES_ENV, metric_value, missing
@@ -14,8 +15,9 @@ from app.config import Settings
 from app.main import create_app
 from app.model import CARD
 from workshop.data import FEATURES, load_dataset
+from workshop.deployment import version_of_champion_copy
 from workshop.system_deps import install_hint
-from workshop.training import train_and_save
+from workshop.training import train_and_save, train_challenger
 
 
 @pytest.hookimpl(tryfirst=True)  # before fixtures start anything
@@ -42,6 +44,17 @@ def model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("models")
     train_and_save(path, source="synthetic", n_rows=40_000, seed=7)
     return path
+
+
+@pytest.fixture(scope="session")
+def versioned_dir(model_dir, tmp_path_factory):
+    """Lesson 07's layout: models/ with the champion copy, models/<lr-…>/ and a quick models/<gb-…>/ challenger.
+    Returns (path, champion version, challenger version); tests write their own deployment.json."""
+    path = tmp_path_factory.mktemp("versioned")
+    shutil.copytree(model_dir, path, dirs_exist_ok=True)
+    champion = version_of_champion_copy(path)
+    challenger = train_challenger(path, source="synthetic", n_rows=40_000, seed=7, max_iter=30)["version"]
+    return path, champion, challenger
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from workshop.rules import RULE_TESTS_DIR, load_rules
 NOT_FROM_THE_APP = {"job", "instance", "edge", "le", "__name__"}
 SELECTOR = re.compile(r'\{([^{}]*)\}')
 # Values that depend on the trained model: a selector or test series must have their shape.
-MODEL_SPECIFIC = {"version": r"lr-[0-9a-f]{8}"}  # workshop/training.py names versions lr-<sha256[:8]>
+MODEL_SPECIFIC = {"version": r"(lr|gb)-[0-9a-f]{8}"}  # workshop/training.py: <kind>-<sha256[:8]>
 MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 
 

@@ -3,6 +3,9 @@
 - ceiling: a bare WSGI app (workshop/bare_app.py) under the SAME gunicorn settings as production mode;
 - production: `gunicorn -c app/gunicorn_conf.py` (2 workers), data drift monitoring and prediction logging
   (lesson 06) on; then drift monitoring off; then prediction logging off (FEEDBACK=off);
+- model versions (lesson 07): a 90/10 split between the linear champion and a boosted-trees challenger, and
+  shadow mode (the champion answers, the challenger scores off the response path: its latency cost, and the
+  share of records its bounded queue had to drop at full load);
 - baseline: the seed lesson's naive app (workshop/naive_app.py: Flask dev server, a DataFrame per request);
 - batch scoring: 1,000-row batches on /predict/batch, columnar vs one object per record, in rows/s;
 - cold start: process start to the first `/ready` 200.
@@ -30,8 +33,9 @@ from app.drift import PROFILE
 from workshop import procs
 from workshop.appserver import AppServer
 from workshop.data import FEATURES, load_dataset
+from workshop.deployment import version_of_champion_copy, write_deployment
 from workshop.paths import MODELS_DIR, REPO_ROOT, RUN_DIR
-from workshop.training import ensure_model
+from workshop.training import ensure_model, train_challenger
 
 BENCH_DIR = RUN_DIR / "bench"
 # A level-2 long bracket: a JSON body never contains "]==]" (it may contain "]]").
@@ -144,6 +148,37 @@ def without_drift_profile(model_dir: Path, dst: Path) -> Path:
     return dst
 
 
+def versioned_copies(model_dir: Path, dst: Path) -> dict[str, Path]:
+    """Two copies of the model folder with a boosted-trees challenger: one split 90/10, one in shadow mode.
+    The challenger is the one lesson 07 trained when models/ has a gb-* folder, else a quick one."""
+    dst.mkdir(parents=True, exist_ok=True)
+    base = dst / "base"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(model_dir, base, ignore=shutil.ignore_patterns("deployment.json"))
+    champion = version_of_champion_copy(base)
+    trained = sorted(d.name for d in base.glob("gb-*") if (d / "model_card.json").exists())
+    challenger = trained[-1] if trained else train_challenger(base, source="synthetic", n_rows=60_000,
+                                                              max_iter=100)["version"]
+    copies = {}
+    for mode, weight in (("split", 0.1), ("shadow", 0.0)):
+        copies[mode] = dst / mode
+        shutil.rmtree(copies[mode], ignore_errors=True)
+        shutil.copytree(base, copies[mode])
+        write_deployment(copies[mode], champion, {challenger: weight}, mode=mode)
+    return copies
+
+
+def shadow_drop_share(url: str) -> float | None:
+    """Share of the records handed to the shadow version that its bounded queue dropped."""
+    from prometheus_client.parser import text_string_to_metric_families
+    totals = {"shadow_predictions": 0.0, "shadow_dropped": 0.0}
+    for family in text_string_to_metric_families(requests.get(f"{url}/metrics", timeout=10).text):
+        if family.name in totals:
+            totals[family.name] += sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
+    seen = sum(totals.values())
+    return totals["shadow_dropped"] / seen if seen else None
+
+
 def cold_start_s(server: AppServer, timeout: float = 60.0) -> float:
     """Seconds from starting the server's process to its first `/ready` 200 (polled every 10 ms)."""
     server.port = procs.free_port()
@@ -184,6 +219,7 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
     ensure_model(model_dir)
     body = bodies(batch_rows)
     no_profile = without_drift_profile(model_dir, BENCH_DIR / "model-without-profile")
+    versioned = versioned_copies(model_dir, BENCH_DIR / "versions")
     feedback_db = BENCH_DIR / "feedback.sqlite"  # the bench's own label store, emptied each run
     for stale in BENCH_DIR.glob("feedback.sqlite*"):
         stale.unlink()
@@ -192,6 +228,8 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
                "production": AppServer(model_dir=model_dir, **production),
                "drift_off": AppServer(model_dir=no_profile, **production),
                "logging_off": AppServer(model_dir=model_dir, **{**production, "env": {"FEEDBACK": "off"}}),
+               **{mode: AppServer(model_dir=versioned[mode], **{**production, "env": {  # own label stores
+                   "FEEDBACK_DB": str(feedback_db.with_name(f"feedback.sqlite.{mode}"))}}) for mode in ("split", "shadow")},
                "naive": NaiveServer(model_dir=model_dir, run_dir=BENCH_DIR)}
     runs: dict[str, list[dict]] = {name: [] for name in servers}
     batch: dict[str, dict] = {}
@@ -200,9 +238,10 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
             server.start()
             check_answers(f"{server.url}/predict", body["single"])
         for _ in range(rounds):
-            for name in ("ceiling", "production", "drift_off", "logging_off"):
+            for name in ("ceiling", "production", "drift_off", "logging_off", "split", "shadow"):
                 runs[name].append(measure(servers[name], "/predict", body["single"], seconds, connections))
         runs["naive"].append(measure(servers["naive"], "/predict", body["single"], seconds, connections))
+        shadow_dropped = shadow_drop_share(servers["shadow"].url)
         for fmt in ("columnar", "records"):
             try:
                 check_answers(f"{servers['production'].url}/predict/batch", body[fmt])
@@ -217,11 +256,13 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
     cold = {name: statistics.median(cold_start_s(servers[name]) for _ in range(rounds))
             for name in ("ceiling", "production")}
     return {"single": {name: median_run(r) for name, r in runs.items()}, "batch": batch, "cold_start_s": cold,
+            "shadow_dropped_share": shadow_dropped,
             "batch_rows": batch_rows, "rounds": rounds, "seconds": seconds, "connections": connections}
 
 
 LABELS = {"ceiling": "ceiling: bare WSGI, same gunicorn", "production": "production: drift + pred. log on",
           "drift_off": "production, drift monitoring off", "logging_off": "production, prediction log off",
+          "split": "split 90/10: linear + boosted trees", "shadow": "shadow: linear answers, trees shadow",
           "naive": "baseline: naive seed-style app"}
 
 
@@ -245,6 +286,16 @@ def _cpu_ratios(ceiling: dict, prod: dict, drift_off: dict) -> list[str]:
             f"{ceiling['cpu_us'] / prod['cpu_us']:.2f}, drift off / on {drift_off['cpu_us'] / prod['cpu_us']:.2f}"]
 
 
+def _versions_lines(prod: dict, split: dict, shadow: dict, dropped: float | None) -> list[str]:
+    """Lesson 07: what a second model version costs the service, split and shadow, against one model."""
+    drop = "n/a" if dropped is None else f"{dropped:.0%}"
+    return [f"model versions, throughput vs one model: split 90/10 {split['req_per_s'] / prod['req_per_s']:.2f}, "
+            f"shadow {shadow['req_per_s'] / prod['req_per_s']:.2f}",
+            f"shadow latency bound: p50 {shadow['p50_ms']:.2f} ms vs {prod['p50_ms']:.2f} ms, p99 "
+            f"{shadow['p99_ms']:.2f} ms vs {prod['p99_ms']:.2f} ms (one model); records the shadow queue dropped "
+            f"at full load: {drop}"]
+
+
 def report(results: dict) -> str:
     single, batch, cold = results["single"], results["batch"], results["cold_start_s"]
     ceiling, prod, naive = single["ceiling"], single["production"], single["naive"]
@@ -266,6 +317,7 @@ def report(results: dict) -> str:
                 if (logged := _ratio(single, "logging_off")) else []),
               *_cpu_ratios(ceiling, prod, single["drift_off"]),
               f"production / naive baseline throughput: {prod['req_per_s'] / naive['req_per_s']:.1f}x",
+              *_versions_lines(prod, single["split"], single["shadow"], results.get("shadow_dropped_share")),
               "",
               f"POST /predict/batch, {results['batch_rows']:,}-row batches, production mode"]
     for fmt, label in (("columnar", 'columnar {"columns": [...], "data": [[...]]}'),
