@@ -142,5 +142,5 @@ def init_app(app, service) -> None:
             service.warn("drift_monitoring_off", reason=str(exc))
     enabled.set(drift is not None)
     app.extensions["drift"] = drift
-    if drift is not None:
-        service.after_scoring.append(drift.observe)
+    if drift is not None:  # an after-scoring hook receives an app.main.Scored: this one bins inputs and scores
+        service.after_scoring.append(lambda scored: drift.observe(scored.inputs, scored.probabilities))

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 
 from app.validation import RequestError, number
 
@@ -19,6 +19,7 @@ from app.validation import RequestError, number
 class FaultSettings:
     latency_seconds: float = 0.0   # added to every prediction request
     error_rate: float = 0.0        # share of prediction requests answered with 500
+    version: str = ""              # only requests answered by this model version (lesson 07); "" = all
 
 
 class FaultInjector:
@@ -32,20 +33,22 @@ class FaultInjector:
     def settings(self) -> FaultSettings:
         return self._settings
 
-    def update(self, latency_seconds: float = 0.0, error_rate: float = 0.0) -> FaultSettings:
+    def update(self, latency_seconds: float = 0.0, error_rate: float = 0.0, version: str = "") -> FaultSettings:
         if not 0.0 <= latency_seconds <= 30.0:
             raise ValueError("latency_seconds must be within 0..30")
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError("error_rate must be within 0..1")
         with self._lock:
-            self._settings = FaultSettings(latency_seconds, error_rate)
+            self._settings = FaultSettings(latency_seconds, error_rate, version)
         self._metrics.faults.labels(fault="latency").set(1 if latency_seconds > 0 else 0)
         self._metrics.faults.labels(fault="errors").set(1 if error_rate > 0 else 0)
         return self._settings
 
-    def apply(self) -> bool:
+    def apply(self, version: str = "") -> bool:
         """Sleep for the injected latency; return True when this request must fail with a 500."""
         settings = self._settings
+        if settings.version and settings.version != version:
+            return False
         if settings.latency_seconds:
             time.sleep(settings.latency_seconds)
         if settings.error_rate:
@@ -64,7 +67,7 @@ def init_app(app, service) -> None:
     faults = app.extensions["faults"] = FaultInjector(service.metrics)
 
     def inject(rows) -> None:
-        if faults.apply():
+        if faults.apply(g.get("model_version", "")):
             raise RuntimeError("injected fault (alerting lesson)")
 
     service.before_scoring.append(inject)
@@ -73,11 +76,13 @@ def init_app(app, service) -> None:
     def admin_faults():
         if request.method == "POST":
             payload = service.read_json()
-            if not isinstance(payload, dict) or set(payload) - {"latency_seconds", "error_rate"}:
+            if not isinstance(payload, dict) or set(payload) - {"latency_seconds", "error_rate", "version"} \
+                    or not isinstance(payload.get("version", ""), str):
                 raise RequestError(400, "not_an_object",
-                                   'body must be {"latency_seconds": s, "error_rate": share}')
+                                   'body must be {"latency_seconds": s, "error_rate": share, "version": "..."}')
             try:
-                faults.update(**{name: number(value, "body", name) for name, value in payload.items()})
+                faults.update(**{name: value if name == "version" else number(value, "body", name)
+                                 for name, value in payload.items()})
             except ValueError as exc:
                 raise RequestError(400, "out_of_range", str(exc)) from None
         elif request.method == "DELETE":

@@ -4,6 +4,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
@@ -22,6 +23,23 @@ HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_l
 BATCH_COLUMNS = ["prediction", "class_name", "fraud_probability"]  # the columnar batch answer
 CLASS_NAMES = np.array(["non_fraud", "fraud"])
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NO_MODEL = "none"  # the version label of a prediction request answered without a model (503)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What every after-scoring hook receives: one entry per record, in request order."""
+    request_ids: list[str]     # /predict: the request id; a batch: "<request id>:<i>" for its record i
+    model_version: str         # the version that scored these records
+    threshold: float
+    inputs: np.ndarray         # (n, n_features) float rows, in the model's feature order
+    probabilities: np.ndarray  # (n,) fraud probabilities
+    predictions: np.ndarray    # (n,) 0/1: probability >= threshold
+
+
+def record_ids(request_id: str, n: int) -> list[str]:
+    """A batch gives each record its own id (":" never appears in a request id, so no clash with one)."""
+    return [f"{request_id}:{i}" for i in range(n)]
 
 
 class Service:
@@ -39,7 +57,11 @@ class Service:
         if self.model is not None:
             self.metrics.describe_model(self.model.card)
         self.before_scoring: list = []  # hook(rows): features plugged in by app/extensions.py
-        self.after_scoring: list = []   # hook(inputs, probabilities)
+        self.after_scoring: list = []   # hook(scored: Scored)
+
+    def pick_model(self) -> FraudModel:
+        """The model that answers this request; app/versions.py (lesson 07) routes between versions."""
+        return self.require_model()
 
     def warn(self, event: str, **fields) -> None:
         log_event(self.logger, event, logging.WARNING, **fields)
@@ -61,9 +83,10 @@ class Service:
                                f"body larger than {self.settings.max_body_bytes} bytes") from None
         return parse_json(request.content_type, raw)
 
-    def score(self, inputs: np.ndarray) -> tuple[list[int], list[str], list[float]]:
-        """Predictions, class names and fraud probabilities of a (n, n_features) float array."""
-        m = self.require_model()
+    def score(self, inputs: np.ndarray, request_ids: list[str], model: FraudModel | None = None) -> Scored:
+        """Score a (n, n_features) float array with `model` (default: the one model); `request_ids` names each
+        record (see record_ids)."""
+        m = model or self.require_model()
         for hook in self.before_scoring:
             hook(inputs)
         probabilities = m.predict_proba(inputs)
@@ -72,14 +95,15 @@ class Service:
             raise RequestError(400, "out_of_range", f"record {undefined[0]}: values too large for the model "
                                "(its score is undefined); features are expected near their training range",
                                index=int(undefined[0]))
+        predictions = (probabilities >= m.threshold).astype(int)
+        scored = Scored(request_ids, m.version, m.threshold, inputs, probabilities, predictions)
         for hook in self.after_scoring:
-            hook(inputs, probabilities)
-        labels = (probabilities >= m.threshold).astype(int)
-        n_fraud = int(labels.sum())
-        self.metrics.predictions.labels(class_name="fraud").inc(n_fraud)
-        self.metrics.predictions.labels(class_name="non_fraud").inc(len(labels) - n_fraud)
-        observe_many(self.metrics.fraud_probability, probabilities)
-        return labels.tolist(), CLASS_NAMES[labels].tolist(), probabilities.tolist()
+            hook(scored)
+        n_fraud = int(predictions.sum())
+        self.metrics.predictions.labels(class_name="fraud", version=m.version).inc(n_fraud)
+        self.metrics.predictions.labels(class_name="non_fraud", version=m.version).inc(len(predictions) - n_fraud)
+        observe_many(self.metrics.fraud_probability.labels(version=m.version), probabilities)
+        return scored
 
 
 def add_routes(app: Flask, service: Service) -> None:
@@ -87,21 +111,26 @@ def add_routes(app: Flask, service: Service) -> None:
 
     @app.post("/predict")
     def predict():
-        m = service.require_model()
-        (label,), (class_name,), (p,) = service.score(np.array([record_to_row(service.read_json(), m.features)]))
-        result = {"prediction": label, "class_name": class_name, "fraud_probability": p}
-        g.log.update(class_name=result["class_name"], fraud_probability=round(result["fraud_probability"], 6))
-        return jsonify(**result, threshold=m.threshold, model_version=m.version, request_id=g.request_id)
+        m = service.pick_model()
+        g.model_version = m.version
+        scored = service.score(np.array([record_to_row(service.read_json(), m.features)]), [g.request_id], m)
+        label, p = int(scored.predictions[0]), float(scored.probabilities[0])
+        result = {"prediction": label, "class_name": str(CLASS_NAMES[label]), "fraud_probability": p}
+        g.log.update(class_name=result["class_name"], fraud_probability=round(p, 6))
+        return jsonify(**result, threshold=m.threshold, model_version=scored.model_version, request_id=g.request_id)
 
     @app.post("/predict/batch")
     def predict_batch():
-        m = service.require_model()
+        m = service.pick_model()
+        g.model_version = m.version
         payload = service.read_json()
-        labels, class_names, probabilities = service.score(batch_to_rows(payload, m.features,
-                                                                         settings.max_batch_records))
+        rows = batch_to_rows(payload, m.features, settings.max_batch_records)
+        scored = service.score(rows, record_ids(g.request_id, len(rows)), m)
+        labels, probabilities = scored.predictions.tolist(), scored.probabilities.tolist()
         g.log.update(n_records=len(labels), n_fraud=sum(labels))
-        common = dict(n=len(labels), threshold=m.threshold, model_version=m.version, request_id=g.request_id)
-        rows = zip(labels, class_names, probabilities, strict=True)
+        common = dict(n=len(labels), threshold=m.threshold, model_version=scored.model_version,
+                      request_id=g.request_id, request_ids=scored.request_ids)
+        rows = zip(labels, CLASS_NAMES[scored.predictions].tolist(), probabilities, strict=True)
         if batch_format(payload) == "columns":  # answer in the format of the question
             return jsonify(columns=BATCH_COLUMNS, data=list(rows), **common)
         return jsonify(predictions=[dict(zip(BATCH_COLUMNS, row, strict=True)) for row in rows], **common)
@@ -170,8 +199,12 @@ def add_request_log(app: Flask, service: Service) -> None:
     def record(response):
         elapsed = time.perf_counter() - g.get("start", time.perf_counter())
         endpoint = request.endpoint or "unmatched"
-        if endpoint in PREDICT_ENDPOINTS:
-            service.metrics.latency.observe(elapsed)
+        if endpoint in PREDICT_ENDPOINTS:  # by the version that answered (or was to answer)
+            version = g.get("model_version", NO_MODEL)
+            service.metrics.latency.labels(version=version).observe(elapsed)
+            if response.status_code >= 500:
+                service.metrics.prediction_errors.labels(version=version).inc()
+            response.headers["X-Model-Version"] = version
         service.metrics.requests.labels(endpoint=endpoint, method=request.method,
                                         status=str(response.status_code)).inc()
         response.headers["X-Request-ID"] = g.get("request_id", "")
@@ -179,7 +212,7 @@ def add_request_log(app: Flask, service: Service) -> None:
             model = service.model
             log_event(service.logger, "request", request_id=g.get("request_id"), method=request.method,
                       path=request.path, status=response.status_code, latency_ms=round(elapsed * 1000, 3),
-                      model_version=model.version if model else None, **g.get("log", {}))
+                      model_version=g.get("model_version", model.version if model else None), **g.get("log", {}))
         return response
 
 

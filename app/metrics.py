@@ -56,12 +56,15 @@ class Metrics:
     def __init__(self):
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.predictions = Counter("predictions_total", "Predictions made, one per record", ["class_name"],
-                                   registry=r)
+        # `version`: the model version that answered (one while a single model serves; lesson 07 adds more).
+        self.predictions = Counter("predictions_total", "Predictions made, one per record",
+                                   ["class_name", "version"], registry=r)
         self.latency = Histogram("prediction_latency_seconds", "Time to serve a prediction request",
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.fraud_probability = Histogram("fraud_probability", "Predicted fraud probabilities",
+                                 ["version"], buckets=LATENCY_BUCKETS, registry=r)
+        self.fraud_probability = Histogram("fraud_probability", "Predicted fraud probabilities", ["version"],
                                            buckets=PROBABILITY_BUCKETS, registry=r)
+        self.prediction_errors = Counter("prediction_errors_total", "Prediction requests that ended in a "
+                                         "server error (5xx)", ["version"], registry=r)
         self.requests = Counter("http_requests_total", "HTTP requests by endpoint and status",
                                 ["endpoint", "method", "status"], registry=r)
         self.invalid = Counter("invalid_requests_total", "Client mistakes (4xx) by reason", ["reason"],
@@ -76,8 +79,6 @@ class Metrics:
         self.faults = Gauge("fault_injection_active", "1 while a lesson fault is switched on", ["fault"],
                             multiprocess_mode="livemax", registry=r)
         # Pre-create label values so the series exist (at 0) before the first fraud or first mistake.
-        for name in CLASS_NAMES:
-            self.predictions.labels(class_name=name)
         for reason in INVALID_REASONS:
             self.invalid.labels(reason=reason)
         # ... and the prediction endpoints' usual statuses, so rate() sees the very first error too.
@@ -87,6 +88,14 @@ class Metrics:
         for fault in ("latency", "errors"):
             self.faults.labels(fault=fault).set(0)
 
+    def add_version(self, version: str) -> None:
+        """Pre-create a model version's prediction series, so they exist (at 0) before its first request."""
+        for name in CLASS_NAMES:
+            self.predictions.labels(class_name=name, version=version)
+        self.latency.labels(version=version)
+        self.fraud_probability.labels(version=version)
+        self.prediction_errors.labels(version=version)
+
     def describe_model(self, card: dict) -> None:
         metrics = card.get("metrics", {})
         self.accuracy.set(metrics.get("accuracy", float("nan")))
@@ -94,6 +103,7 @@ class Metrics:
             if name in metrics:
                 self.heldout.labels(metric=name).set(metrics[name])
         self.info.labels(version=card["version"]).set(1)
+        self.add_version(card["version"])
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format for /metrics: this process's registry, or all workers' files merged."""

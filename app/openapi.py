@@ -44,6 +44,8 @@ def openapi_document(features: list[str] | None, max_batch_records: int, max_bod
                   "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1}}
     served = {"n": {"type": "integer", "minimum": 1}, "threshold": {"type": "number"},
               "model_version": {"type": "string"}, "request_id": {"type": "string"}}
+    ids = {"request_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                           "description": "each record's own id, \"<request_id>:<index>\" (for POST /feedback)"}}
     request_id = {"name": "X-Request-ID", "in": "header", "required": False,
                   "description": "echoed back; generated when absent or not [A-Za-z0-9._-]{1,64}",
                   "schema": {"type": "string"}}
@@ -56,10 +58,10 @@ def openapi_document(features: list[str] | None, max_batch_records: int, max_bod
         "ColumnsBatch": {"type": "object", "required": ["columns", "data"], "additionalProperties": False,
                          "description": 'pandas\' "split" orientation: df.to_dict(orient="split", index=False)',
                          "properties": {"columns": column_names, "data": {"type": "array", "items": row, **rows}}},
-        "RecordsAnswer": {"type": "object", "required": ["predictions", *served], "properties": {
+        "RecordsAnswer": {"type": "object", "required": ["predictions", *served, *ids], "properties": {**ids,
             "predictions": {"type": "array", "items": {"type": "object", "properties": prediction,
                                                        "required": list(prediction)}}, **served}},
-        "ColumnsAnswer": {"type": "object", "required": ["columns", "data", *served], "properties": {
+        "ColumnsAnswer": {"type": "object", "required": ["columns", "data", *served, *ids], "properties": {**ids,
             "columns": {"const": list(prediction)},
             "data": {"type": "array", "items": {"type": "array", "minItems": 3, "maxItems": 3,
                                                 "prefixItems": list(prediction.values())}}, **served}},

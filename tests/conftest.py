@@ -37,6 +37,14 @@ def pytest_runtest_setup(item):
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def feedback_db(tmp_path, monkeypatch):
+    """Every test's app (and the app servers it starts) keeps its prediction log and labels in its own file."""
+    path = tmp_path / "feedback.sqlite"
+    monkeypatch.setenv("FEEDBACK_DB", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("models")

@@ -153,7 +153,7 @@ def test_health_ready_and_missing_model(client, tmp_path, records):
 def test_metrics_after_requests(client, scrape, records, model_card):
     df, rows = records
     assert scrape("predictions_total", class_name="fraud") == 0  # series exist before the first fraud
-    assert "predictions_total{class_name=\"fraud\"}" in client.get("/metrics").get_data(as_text=True)
+    assert f"predictions_total{{class_name=\"fraud\",version=\"{model_card['version']}\"}}" in client.get("/metrics").get_data(as_text=True)
     client.post("/predict/batch", json={"records": rows[:300]})
     for row in rows[:10]:
         client.post("/predict", json=row)
@@ -209,7 +209,8 @@ def test_faults_when_enabled(model_dir, records):
 def test_series_exist_at_zero_before_the_first_fraud_or_error(client):
     """rate() needs two samples of a series: one created by the first fraud or 400 would miss that event."""
     text = client.get("/metrics").get_data(as_text=True)
-    for line in ('predictions_total{class_name="fraud"} 0.0',
+    version = client.application.extensions["model"].version
+    for line in (f'predictions_total{{class_name="fraud",version="{version}"}} 0.0',
                  'http_requests_total{endpoint="predict",method="POST",status="400"} 0.0',
                  'http_requests_total{endpoint="predict",method="POST",status="500"} 0.0',
                  'invalid_requests_total{reason="missing_field"} 0.0'):

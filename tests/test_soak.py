@@ -23,8 +23,8 @@ WORKER = textwrap.dedent("""
     from app.metrics import Metrics
     m = Metrics()
     for i in range({n}):
-        m.predictions.labels(class_name="fraud" if i % 10 == 0 else "non_fraud").inc()
-        m.latency.observe(0.001 * (i % 7))
+        m.predictions.labels(class_name="fraud" if i % 10 == 0 else "non_fraud", version="lr-0a1b2c3d").inc()
+        m.latency.labels(version="lr-0a1b2c3d").observe(0.001 * (i % 7))
     print(os.getpid())
 """)
 

@@ -4,6 +4,8 @@ Notebook 01 shows the lesson (pipeline, split, metrics, threshold); these functi
 bookkeeping: evaluation on held-out data, the model card, the sha256, the reference profile.
 """
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
@@ -78,18 +81,28 @@ def evaluate(y_true, scores, threshold: float) -> dict:
 
 
 def save_model(pipeline, split: Split, threshold: float, metrics: dict, data_source: str, seed: int,
-               models_dir: Path = MODELS_DIR) -> dict:
-    """Write the artifact, its model card (with sha256) and the training reference profile."""
+               models_dir: Path = MODELS_DIR, as_champion: bool = True) -> dict:
+    """Write models/<version>/: the artifact, its model card (with sha256), the training reference profile.
+
+    The version is <kind>-<sha256[:8]> (lr: the linear pipeline, gb: boosted trees). `as_champion` also copies
+    the three files to models/ itself, where lessons 01-06 and the tests load "the model"; lesson 07 trains
+    challengers with as_champion=False and routes between the folders (app/versions.py, models/deployment.json).
+    """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    artifact = models_dir / ARTIFACT
-    joblib.dump(pipeline, artifact)
-    digest = sha256_of(artifact)  # the service checks this before loading
+    staging = models_dir / f".{ARTIFACT}.tmp"
+    joblib.dump(pipeline, staging)
+    digest = sha256_of(staging)  # the service checks this before loading
+    clf = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    kind = "lr" if hasattr(clf, "coef_") else "gb"
+    version_dir = models_dir / f"{kind}-{digest[:8]}"
+    version_dir.mkdir(exist_ok=True)
+    os.replace(staging, version_dir / ARTIFACT)
     card = {
-        "version": f"lr-{digest[:8]}",
+        "version": version_dir.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": "StandardScaler + LogisticRegression",
-        "params": {k: v for k, v in pipeline.named_steps["clf"].get_params().items()
+        "model": " + ".join(type(step).__name__ for _, step in getattr(pipeline, "steps", [("", pipeline)])),
+        "params": {k: v for k, v in clf.get_params().items()
                    if isinstance(v, (int, float, str, bool, type(None)))},
         "data_source": data_source,
         "n_rows": int(len(split.X_train) + len(split.X_val) + len(split.X_test)),
@@ -103,11 +116,15 @@ def save_model(pipeline, split: Split, threshold: float, metrics: dict, data_sou
         "artifact": ARTIFACT,
         "artifact_sha256": digest,
     }
-    (models_dir / CARD).write_text(json.dumps(card, indent=2))
-    train_scores = pipeline.predict_proba(split.X_train)[:, 1]
+    (version_dir / CARD).write_text(json.dumps(card, indent=2))
+    named = hasattr(pipeline, "feature_names_in_")  # fitted on a DataFrame (the linear pipeline) or on numpy
+    train_scores = pipeline.predict_proba(split.X_train if named else split.X_train.to_numpy())[:, 1]
     profile = build_reference_profile(split.X_train[MONITORED_FEATURES], train_scores, seed=seed)
     profile["model_version"] = card["version"]
-    (models_dir / PROFILE).write_text(json.dumps(profile))
+    (version_dir / PROFILE).write_text(json.dumps(profile))
+    if as_champion:
+        for name in (ARTIFACT, CARD, PROFILE):
+            shutil.copyfile(version_dir / name, models_dir / name)
     return card
 
 
@@ -129,3 +146,20 @@ def ensure_model(models_dir: Path = MODELS_DIR, n_rows: int = 60_000, seed: int 
         return json.loads(card_path.read_text())
     print(f"No model in {models_dir}: training a quick one on {n_rows:,} rows (notebook 01 does this in full).")
     return train_and_save(models_dir, n_rows=n_rows, seed=seed)
+
+
+def make_challenger(seed: int = 42, max_iter: int = 200) -> HistGradientBoostingClassifier:
+    """Boosted trees: non-linear in the inputs, so no fast linear path; fit it on numpy arrays (no names)."""
+    return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.05, max_leaf_nodes=15,
+                                          l2_regularization=1.0, early_stopping=False, random_state=seed)
+
+
+def train_challenger(models_dir: Path = MODELS_DIR, source: str = "auto", n_rows: int | None = None,
+                     seed: int = 42, max_iter: int = 200) -> dict:
+    """Lesson 07's challenger on the champion's split (same seed): models/gb-<sha256[:8]>/, not the champion."""
+    df, data_source = load_dataset(source=source, n_rows=n_rows, seed=seed)
+    split = split_dataset(df, seed=seed)
+    model = make_challenger(seed, max_iter).fit(split.X_train.to_numpy(), split.y_train)
+    threshold = best_f1_threshold(split.y_val, model.predict_proba(split.X_val.to_numpy())[:, 1])
+    metrics = evaluate(split.y_test, model.predict_proba(split.X_test.to_numpy())[:, 1], threshold)
+    return save_model(model, split, threshold, metrics, data_source.description, seed, models_dir, as_champion=False)
