@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from app.model import ARTIFACT, CARD, FraudModel, ModelLoadError, sha256_of
-from workshop.paths import MODELS_DIR, RULE_TESTS_DIR
+from workshop.paths import DASHBOARDS_DIR, MODELS_DIR, RULE_TESTS_DIR, RULES_DIR
 from workshop.rules import promtool, rule_files, rule_test_files
 from workshop.selectors import dead_selectors, exported_by_app, promql_sources, unknown_metrics
 
@@ -197,6 +197,9 @@ class Context:
     card: dict           # the candidate's model card
     policy: Policy
     holdout: Holdout
+    rules_dir: Path = RULES_DIR                # what the rules and dashboards gates check (tests point
+    rule_tests_dir: Path = RULE_TESTS_DIR      # them at broken copies to show the gates can fail)
+    dashboards_dir: Path = DASHBOARDS_DIR
 
 
 def quality_gate(ctx: Context) -> Gate:
@@ -234,20 +237,23 @@ def model_card_gate(ctx: Context) -> Gate:
 
 
 def rules_gate(ctx: Context) -> Gate:
-    checked = promtool("check", "rules", *rule_files())
-    tested = promtool("test", "rules", *rule_test_files(RULE_TESTS_DIR))
-    if checked.returncode or tested.returncode:
-        failing = (checked.stdout + checked.stderr + tested.stdout + tested.stderr).strip().splitlines()
-        return Gate("rules", False, "promtool: " + " | ".join(line.strip() for line in failing if "FAIL" in line
-                                                               or "error" in line.lower())[:500])
-    return Gate("rules", True, f"promtool check + test rules pass ({len(rule_test_files())} test files)")
+    checked = promtool("check", "rules", *rule_files(ctx.rules_dir))
+    if checked.returncode:
+        return Gate("rules", False, "promtool check rules: " + " ".join((checked.stdout + checked.stderr).split())[:400])
+    tested = promtool("test", "rules", *rule_test_files(ctx.rule_tests_dir))
+    if tested.returncode:
+        blocks = tested.stdout.split("Unit Testing:")[1:]
+        failing = [Path(b.split()[0]).name for b in blocks if "SUCCESS" not in b]
+        return Gate("rules", False, f"promtool test rules FAILED in {', '.join(failing)}: "
+                    + " ".join(tested.stderr.replace("FAILED:", "").split())[:400])
+    return Gate("rules", True, f"promtool check + test rules pass ({len(rule_test_files(ctx.rule_tests_dir))} test files)")
 
 
 def dashboards_gate(ctx: Context) -> Gate:
     row = dict(zip(ctx.holdout.features, ctx.holdout.X[0].tolist(), strict=True))
     seen = exported_by_app(ctx.candidate_dir, row)
-    sources = promql_sources()
-    problems = unknown_metrics(sources, seen.names) + dead_selectors(sources, seen.labels)
+    sources = promql_sources(ctx.rules_dir, ctx.dashboards_dir)
+    problems = unknown_metrics(sources, seen.names, ctx.rules_dir) + dead_selectors(sources, seen.labels)
     return Gate("dashboards", not problems, "; ".join(problems[:5]) or
                 f"all {len(sources)} panel and rule queries select metrics and labels the app exports",
                 {"problems": len(problems)})
@@ -293,7 +299,7 @@ def candidate_dir(candidate: str | Path, models_dir: Path = MODELS_DIR) -> Path:
 
 
 def release_gate(candidate: str | Path, models_dir: Path = MODELS_DIR, policy: Policy = Policy(),
-                 gates: list[Callable[[Context], Gate]] | None = None) -> Report:
+                 gates: list[Callable[[Context], Gate]] | None = None, **dirs: Path) -> Report:
     """Evaluate candidate and champion (models_dir) on the frozen held-out data, then run every gate."""
     models_dir = Path(models_dir)
     path = candidate_dir(candidate, models_dir)
@@ -310,7 +316,7 @@ def release_gate(candidate: str | Path, models_dir: Path = MODELS_DIR, policy: P
     champ = evaluate(models_dir, holdout)
     for who, result in (("candidate", cand), ("champion", champ)):
         log("evaluated", role=who, **{k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()})
-    ctx = Context(path, models_dir, cand, champ, card, policy, holdout)
+    ctx = Context(path, models_dir, cand, champ, card, policy, holdout, **dirs)
     results = []
     for gate_fn in GATES if gates is None else gates:
         gate = gate_fn(ctx)
