@@ -11,8 +11,9 @@ Every `step_s` seconds, over the last `window`, the candidate version is compare
 - error ratio     5xx answers of the candidate / its prediction requests        (<= max_error_ratio)
 - P95 latency     histogram_quantile over the candidate's latency buckets       (<= champion x p95_ratio,
                                                                                  or below p95_floor_s)
-- score drift     PSI between the candidate's and the champion's fraud-probability histograms
-- SRM             sample ratio mismatch: do the versions get the configured shares? (chi-square p >= srm_alpha)
+- score drift     PSI between the candidate's and the champion's fraud-probability histograms, since the start
+- SRM             sample ratio mismatch since the start: do the versions get the configured shares?
+                  (chi-square p >= srm_alpha)
 - alerts          any firing alert labelled with the candidate's version, or named in `alerts`
 The first failed check rolls back at once; a candidate that passes every look until `duration_s` is promoted
 (not enough requests by then: rolled back, the safe side). Rollback and promote rewrite the deployment file;
@@ -46,7 +47,8 @@ class CanaryPolicy:
     max_error_ratio: float = 0.01
     p95_ratio: float = 2.0          # candidate P95 may be at most this times the champion's ...
     p95_floor_s: float = 0.05       # ... unless it is below this anyway (bucket interpolation noise)
-    max_score_psi: float = 0.25     # the drift lesson's "significant" PSI
+    max_score_psi: float = 0.25     # the drift lesson's "significant" PSI ...
+    min_scores: int = 200           # ... on at least this many candidate scores (noise: PSI ~ 11 / N here)
     srm_alpha: float = 0.001        # SRM p-value below this: the split is broken, results are not trustworthy
     alerts: tuple[str, ...] = ("ModelApiDown", "ModelErrorRateHigh")
 
@@ -103,12 +105,13 @@ def look(prom_url: str, candidate: str, champion: str, weight: float, policy: Ca
     p95 = {ver: _value(prom_url, f'histogram_quantile(0.95, sum by (le) '
                                  f'(rate(prediction_latency_seconds_bucket{{version="{ver}"}}[{w}])))')
            for ver in (candidate, champion)}
-    cand_scores = _histogram(prom_url, "fraud_probability", candidate, w)
-    champ_scores = _histogram(prom_url, "fraud_probability", champion, w)
+    # Score drift and SRM are judged on everything since the canary started (noise shrinks with the count).
+    elapsed = f"{max(int(time.time() - since), 1)}s"
+    cand_scores = _histogram(prom_url, "fraud_probability", candidate, elapsed)
+    champ_scores = _histogram(prom_url, "fraud_probability", champion, elapsed)
     score_psi = (psi(cand_scores.to_numpy(), (champ_scores / champ_scores.sum()).to_numpy())
-                 if len(cand_scores) and len(champ_scores) == len(cand_scores) and champ_scores.sum() > 0
-                 and cand_scores.sum() > 0 else math.nan)
-    elapsed = f"{max(int(time.time() - since), 1)}s"  # SRM over everything since the canary started
+                 if len(champ_scores) == len(cand_scores) and cand_scores.sum() >= policy.min_scores
+                 and champ_scores.sum() > 0 else math.nan)
     counts = {ver: _value(prom_url, f'sum(increase(prediction_latency_seconds_count{{version="{ver}"}}[{elapsed}]))')
               for ver in (candidate, champion)}
     observed = np.nan_to_num([counts[candidate], counts[champion]])
@@ -125,7 +128,7 @@ def look(prom_url: str, candidate: str, champion: str, weight: float, policy: Ca
     if enough and p95[v] > max(policy.p95_ratio * p95[champion], policy.p95_floor_s):
         failures.append(f"P95 latency {p95[v] * 1000:.0f} ms > {policy.p95_ratio:g} x champion's "
                         f"{p95[champion] * 1000:.1f} ms (and > {policy.p95_floor_s * 1000:.0f} ms)")
-    if enough and score_psi > policy.max_score_psi:
+    if score_psi > policy.max_score_psi:
         failures.append(f"score PSI vs champion {score_psi:.2f} > {policy.max_score_psi}")
     if srm_p < policy.srm_alpha:
         failures.append(f"sample ratio mismatch: {observed[0]:.0f} vs {observed[1]:.0f} requests for a "
