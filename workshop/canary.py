@@ -9,8 +9,8 @@ promote it or roll it back by itself (lesson 08).
 
 Every `step_s` seconds, over the last `window`, the candidate version is compared with the champion:
 - error ratio     5xx answers of the candidate / its prediction requests        (<= max_error_ratio)
-- P95 latency     histogram_quantile over the candidate's latency buckets       (<= champion x p95_ratio,
-                                                                                 or below p95_floor_s)
+- P95 latency     histogram_quantile over each version's latency buckets: the candidate's P95 may exceed the
+                  champion's, same window, by at most max_added_p95_s (a busy machine slows both alike)
 - score drift     PSI between the candidate's and the champion's fraud-probability histograms, since the start
 - SRM             sample ratio mismatch since the start: do the versions get the configured shares?
                   (chi-square p >= srm_alpha)
@@ -45,8 +45,7 @@ class CanaryPolicy:
     window: str = "30s"             # rate() window of each look (>= 2 scrape intervals)
     min_requests: int = 50          # candidate requests in the window before any check may fail
     max_error_ratio: float = 0.01
-    p95_ratio: float = 2.0          # candidate P95 may be at most this times the champion's ...
-    p95_floor_s: float = 0.05       # ... unless it is below this anyway (bucket interpolation noise)
+    max_added_p95_s: float = 0.1    # candidate P95 - champion P95, same window (noise: a few ms)
     max_score_psi: float = 0.25     # the drift lesson's "significant" PSI ...
     min_scores: int = 200           # ... on at least this many candidate scores (noise: PSI ~ 11 / N here)
     srm_alpha: float = 0.001        # SRM p-value below this: the split is broken, results are not trustworthy
@@ -125,9 +124,10 @@ def look(prom_url: str, candidate: str, champion: str, weight: float, policy: Ca
     failures = []
     if enough and error_ratio > policy.max_error_ratio:
         failures.append(f"error ratio {error_ratio:.1%} > {policy.max_error_ratio:.1%}")
-    if enough and p95[v] > max(policy.p95_ratio * p95[champion], policy.p95_floor_s):
-        failures.append(f"P95 latency {p95[v] * 1000:.0f} ms > {policy.p95_ratio:g} x champion's "
-                        f"{p95[champion] * 1000:.1f} ms (and > {policy.p95_floor_s * 1000:.0f} ms)")
+    added = p95[v] - p95[champion]
+    if enough and added > policy.max_added_p95_s:
+        failures.append(f"P95 latency {p95[v] * 1000:.0f} ms is {added * 1000:.0f} ms above the champion's "
+                        f"{p95[champion] * 1000:.1f} ms (limit +{policy.max_added_p95_s * 1000:.0f} ms)")
     if score_psi > policy.max_score_psi:
         failures.append(f"score PSI vs champion {score_psi:.2f} > {policy.max_score_psi}")
     if srm_p < policy.srm_alpha:
