@@ -26,7 +26,7 @@ help:
 	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
 	@echo "webhook   the alert-notification receiver on :5001 (where Alertmanager posts; reachable from containers)"
 	@echo "release   gate a candidate model against the champion, then deploy it as a canary (CANDIDATE=dir or version)"
-	@echo "bench     load /predict: production mode vs the seed lesson's naive app"
+	@echo "bench     production mode vs a bare-WSGI ceiling and the seed's naive app, ratios (BENCH_ARGS=\"--rounds 1\")"
 	@echo "lint      ruff + notebooks have no outputs"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -91,7 +91,7 @@ release: setup
 
 bench: setup
 	@$(PY) -m workshop.system_deps --bench
-	$(PY) -m workshop.bench
+	$(PY) -m workshop.bench $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check workshop app tests notebooks

@@ -19,6 +19,7 @@ class Settings:
     max_batch_records: int = 1000
     enable_faults: bool = False      # lesson-only fault injection (alerting lesson); never on in production
     log_requests: bool = True
+    drift_flush_seconds: float = 1.0  # buffered drift counts reach the Prometheus counters this often
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -31,4 +32,5 @@ class Settings:
             max_batch_records=int(env.get("MAX_BATCH_RECORDS", cls.max_batch_records)),
             enable_faults=_flag("ENABLE_FAULTS"),
             log_requests=not _flag("DISABLE_REQUEST_LOGS"),
+            drift_flush_seconds=float(env.get("DRIFT_FLUSH_SECONDS", cls.drift_flush_seconds)),
         )

@@ -9,18 +9,31 @@ Counters merge exactly across gunicorn workers and across replicas, so the slidi
 statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml),
 and every worker sees the same truth. The reference shares are exported as gauges next to the counts.
 
-Cost per record: one vectorised comparison of the 30 values against all bin edges, then 30 counter
-increments through pre-resolved children (no .labels() lookup per request).
+Cost per record: a copy of its values into a per-process numpy buffer. Under gunicorn every counter
+increment is a locked write to a memory-mapped file, and binning one record at a time costs as much as
+scoring it, so the buffered records are binned together (one vectorised comparison against all bin edges)
+and added to the counters (one increment per bin that changed) every `drift_flush_seconds` (1 s) by a
+background thread, on every /metrics scrape, when the buffer is full, and when the process exits
+(gunicorn's worker_exit hook, atexit): nothing seen is lost, and a scrape lags another worker's newest
+records by at most that period.
 """
+import atexit
 import json
+import os
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from prometheus_client import Counter, Gauge
 
+from app.config import Settings
+
 PROFILE = "reference_profile.json"
 SCORE = "score"
+BUFFER_ROWS = 4096  # records kept per process between flushes (~1 MB); a full buffer is counted at once
 MAX_BINS = 10  # bin labels are single digits: the rules' binned KS sums bins with regexes like "[0-4]"
 
 
@@ -98,9 +111,10 @@ class DriftBinner:
 
 
 class DriftMonitor:
-    """Counts values into the reference bins as Prometheus counters (pre-created at 0)."""
+    """Counts values into the reference bins as Prometheus counters (pre-created at 0), through a buffer."""
 
-    def __init__(self, profile: ReferenceProfile, feature_names: list[str], registry):
+    def __init__(self, profile: ReferenceProfile, feature_names: list[str], registry,
+                 flush_seconds: float = Settings.drift_flush_seconds):
         self.binner = binner = DriftBinner(profile, feature_names)
         self.model_version = profile.model_version
         self.observations = Counter(
@@ -117,16 +131,67 @@ class DriftMonitor:
                 self.children[f * self.stride + b] = self.observations.labels(feature=name, bin=str(b))
                 self.reference.labels(feature=name, bin=str(b)).set(monitored[name].shares[b])
         self.offsets = np.arange(len(binner.names)) * self.stride
+        self.flush_seconds = flush_seconds
+        self.rows = np.empty((BUFFER_ROWS, len(feature_names)))  # inputs seen, not yet counted
+        self.scores = np.empty(BUFFER_ROWS)
+        self.n_buffered = 0
+        self.lock = threading.Lock()
+        self.flusher_pid = None  # the process whose flush thread runs (a forked worker starts its own)
 
     def observe(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        """Keep the records; they are binned and counted together at the next flush (or when the buffer fills)."""
+        n = len(rows)
+        with self.lock:
+            if self.n_buffered + n > BUFFER_ROWS:
+                self._count_buffered()
+            if n > BUFFER_ROWS:  # a batch larger than the buffer is counted at once
+                self._count(rows, scores)
+            else:
+                self.rows[self.n_buffered:self.n_buffered + n] = rows
+                self.scores[self.n_buffered:self.n_buffered + n] = scores
+                self.n_buffered += n
+        if self.flusher_pid != os.getpid():
+            self._start_flusher()
+
+    def flush(self) -> int:
+        """Count the buffered records into the counters; returns how many values (records x names) it counted."""
+        with self.lock:  # held while counting: once flush() returns, every earlier record is counted
+            return self._count_buffered()
+
+    def _count_buffered(self) -> int:
+        n, self.n_buffered = self.n_buffered, 0
+        return self._count(self.rows[:n], self.scores[:n]) if n else 0
+
+    def _count(self, rows: np.ndarray, scores: np.ndarray) -> int:
         flat = self.binner.bins(rows, scores) + self.offsets
-        if len(flat) == 1:  # the /predict fast path: one increment per monitored name
-            for i in flat[0].tolist():
-                self.children[i].inc()
-            return
         counts = np.bincount(flat.ravel(), minlength=len(self.children))
         for i in np.flatnonzero(counts).tolist():
             self.children[i].inc(int(counts[i]))
+        return flat.size
+
+    def _start_flusher(self) -> None:
+        with self.lock:
+            if self.flusher_pid == os.getpid():
+                return
+            self.flusher_pid = os.getpid()
+        ref = weakref.ref(self)  # the thread and atexit must not keep a discarded app's monitor alive
+        threading.Thread(target=_flush_periodically, args=(ref, self.flush_seconds), name="drift-flush",
+                         daemon=True).start()
+        atexit.register(_flush_if_alive, ref)
+
+
+def _flush_if_alive(ref: weakref.ref) -> bool:
+    monitor = ref()
+    if monitor is not None:
+        monitor.flush()
+    return monitor is not None
+
+
+def _flush_periodically(ref: weakref.ref, seconds: float) -> None:
+    while True:
+        time.sleep(seconds)  # a timer: the flush period, not a wait for something to happen
+        if not _flush_if_alive(ref):
+            return
 
 
 def init_app(app, service) -> None:
@@ -137,10 +202,12 @@ def init_app(app, service) -> None:
     if service.model is not None:
         try:
             profile = load_profile(service.settings.model_dir, service.model.version)
-            drift = DriftMonitor(profile, service.model.features, service.metrics.registry)
+            drift = DriftMonitor(profile, service.model.features, service.metrics.registry,
+                                 service.settings.drift_flush_seconds)
         except (DriftProfileError, OSError, KeyError, ValueError) as exc:
             service.warn("drift_monitoring_off", reason=str(exc))
     enabled.set(drift is not None)
     app.extensions["drift"] = drift
     if drift is not None:  # an after-scoring hook receives an app.main.Scored: this one bins inputs and scores
         service.after_scoring.append(lambda scored: drift.observe(scored.inputs, scored.probabilities))
+        service.before_metrics.append(drift.flush)  # a scrape sees this process's buffered counts

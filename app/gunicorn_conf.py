@@ -34,3 +34,9 @@ def on_starting(server):
 
 def child_exit(server, worker):
     fold_dead_worker(worker.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def worker_exit(server, worker):
+    drift = getattr(worker.wsgi, "extensions", {}).get("drift")  # the app's buffered data drift counts
+    if drift is not None:
+        drift.flush()

@@ -58,6 +58,7 @@ class Service:
             self.metrics.describe_model(self.model.card)
         self.before_scoring: list = []  # hook(rows): features plugged in by app/extensions.py
         self.after_scoring: list = []   # hook(scored: Scored)
+        self.before_metrics: list = []  # hook(): e.g. flush buffered counts before a scrape
 
     def pick_model(self) -> FraudModel:
         """The model that answers this request; app/versions.py (lesson 07) routes between versions."""
@@ -147,6 +148,8 @@ def add_routes(app: Flask, service: Service) -> None:
 
     @app.get("/metrics", endpoint="metrics")  # Flask would name the endpoint after the function
     def metrics_endpoint():
+        for hook in service.before_metrics:
+            hook()
         body, content_type = service.metrics.exposition()
         return Response(body, content_type=content_type)
 
@@ -205,8 +208,7 @@ def add_request_log(app: Flask, service: Service) -> None:
             if response.status_code >= 500:
                 service.metrics.prediction_errors.labels(version=version).inc()
             response.headers["X-Model-Version"] = version
-        service.metrics.requests.labels(endpoint=endpoint, method=request.method,
-                                        status=str(response.status_code)).inc()
+        service.metrics.count_request(endpoint, request.method, response.status_code)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         if service.settings.log_requests and endpoint != "metrics":
             model = service.model

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from flask import g, request
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -65,10 +64,10 @@ def read_deployment(models_dir: Path) -> dict:
     return spec
 
 
-def load_routing(models_dir: Path, spec: dict, loaded: dict[str, FraudModel]) -> Routing:
-    """Every named version from models/<version>/ (sha256 checked by FraudModel.load; reused if loaded)."""
+def load_routing(models_dir: Path, spec: dict) -> Routing:
+    """Every named version from models/<version>/, loaded afresh: FraudModel.load checks its sha256 each time."""
     champion, challengers, mode = spec["champion"], dict(spec.get("challengers", {})), spec.get("mode", "split")
-    models = {v: loaded.get(v) or FraudModel.load(Path(models_dir) / v) for v in [champion, *challengers]}
+    models = {v: FraudModel.load(Path(models_dir) / v) for v in [champion, *challengers]}
     if mode == "shadow":
         return Routing(champion, {champion: 1.0}, tuple(challengers), models, mode)
     weights = {champion: 1.0 - sum(challengers.values()), **challengers}
@@ -89,6 +88,8 @@ class Router:
         registry = service.metrics.registry
         self.weight = Gauge("model_routing_weight", "Configured share of requests each version answers",
                             ["version"], multiprocess_mode="livemax", registry=registry)
+        self.champion = Gauge("model_champion", "1 for the version that is the champion (canary guards compare "
+                              "the others with it)", ["version"], multiprocess_mode="livemax", registry=registry)
         self.shadow = Gauge("model_shadow", "1 while a version is scored in shadow mode", ["version"],
                             multiprocess_mode="livemax", registry=registry)
         self.reloads = Counter("model_deployment_reloads_total", "Deployment file loads by result", ["result"],
@@ -125,8 +126,7 @@ class Router:
             if mtime is None:
                 return
             try:
-                old = self.routing.models if self.routing else {}
-                routing = load_routing(self.models_dir, read_deployment(self.models_dir), old)
+                routing = load_routing(self.models_dir, read_deployment(self.models_dir))
             except (ModelLoadError, OSError, KeyError, ValueError, TypeError) as exc:
                 self.reloads.labels(result="error").inc()
                 log_event(self.service.logger, "deployment_rejected", logging.ERROR, error=str(exc))
@@ -135,16 +135,20 @@ class Router:
 
     def _publish(self, routing: Routing) -> None:
         metrics, previous = self.service.metrics, self.routing
-        for version, model in routing.models.items():
+        for version in routing.models:
             metrics.add_version(version)
             metrics.info.labels(version=version).set(1)
             self.weight.labels(version=version).set(routing.weights.get(version, 0.0))
             self.shadow.labels(version=version).set(version in routing.shadows)
+            self.champion.labels(version=version).set(version == routing.champion)
             for name in ("fraud", "non_fraud"):
                 self.shadow_predictions.labels(version=version, class_name=name)
+            for metric in (self.shadow_dropped, self.shadow_disagreements, self.shadow_seconds):
+                metric.labels(version=version)
         for version in set(previous.models if previous else ()) - set(routing.models):
             self.weight.labels(version=version).set(0)  # retired: its series stay, at 0
             self.shadow.labels(version=version).set(0)
+            self.champion.labels(version=version).set(0)
             metrics.info.labels(version=version).set(0)
         self.routing = routing
         self.service.model = routing.models[routing.champion]

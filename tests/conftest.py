@@ -6,24 +6,18 @@ broken install step cannot pass CI by skipping every live test.
 """
 import json
 import os
+import shutil
 
 import pytest
-from helpers import metric_value
+from helpers import REQUIRE_BINARIES_ENV, metric_value, missing
 
 from app.config import Settings
 from app.main import create_app
 from app.model import CARD
 from workshop.data import FEATURES, load_dataset
-from workshop.system_deps import ALERTMANAGER_BINARIES, PROMETHEUS_BINARIES, find_binary, install_hint
-from workshop.training import train_and_save
-
-REQUIRE_BINARIES_ENV = "WORKSHOP_REQUIRE_BINARIES"
-BINARY_NAMES = {"prometheus": PROMETHEUS_BINARIES, "alertmanager": ALERTMANAGER_BINARIES}
-
-
-def missing(*names: str) -> list[str]:
-    """The named binaries (prometheus, alertmanager, promtool, amtool) that are not on PATH."""
-    return [name for name in names if not find_binary(BINARY_NAMES.get(name, (name,)))]
+from workshop.deployment import version_of_champion_copy
+from workshop.system_deps import install_hint
+from workshop.training import train_and_save, train_challenger
 
 
 @pytest.hookimpl(tryfirst=True)  # before fixtures start anything
@@ -50,6 +44,17 @@ def model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("models")
     train_and_save(path, source="synthetic", n_rows=40_000, seed=7)
     return path
+
+
+@pytest.fixture(scope="session")
+def versioned_dir(model_dir, tmp_path_factory):
+    """Lesson 07's layout: models/ with the champion copy, models/<lr-…>/ and a quick models/<gb-…>/ challenger.
+    Returns (path, champion version, challenger version); tests write their own deployment.json."""
+    path = tmp_path_factory.mktemp("versioned")
+    shutil.copytree(model_dir, path, dirs_exist_ok=True)
+    champion = version_of_champion_copy(path)
+    challenger = train_challenger(path, source="synthetic", n_rows=40_000, seed=7, max_iter=30)["version"]
+    return path, champion, challenger
 
 
 @pytest.fixture(scope="session")

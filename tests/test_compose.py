@@ -177,9 +177,9 @@ def test_with_the_env_file_grafana_gets_its_password_and_nothing_is_left_empty()
 
 
 def test_make_up_writes_a_random_admin_password(tmp_path, monkeypatch):
-    from workshop import stack
-    monkeypatch.setattr(stack, "ENV_FILE", tmp_path / ".env")
-    stack.ensure_env_file()
+    from workshop.stack import docker
+    monkeypatch.setattr(docker, "ENV_FILE", tmp_path / ".env")
+    docker.ensure_env_file()
     password = env_file(tmp_path / ".env")["GF_SECURITY_ADMIN_PASSWORD"]
     assert password not in ("admin", "change-me", "") and len(password) >= 16
     assert interpolate(COMPOSE, env_file(tmp_path / ".env"))["services"]["grafana"]["environment"][

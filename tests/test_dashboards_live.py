@@ -5,6 +5,7 @@ Dashboards are found by globbing the provisioning folder, so a dashboard added l
 """
 import json
 import math
+import shutil
 import time
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ import requests
 from workshop import panels, promql
 from workshop.appserver import AppServer
 from workshop.data import FEATURES, load_dataset
+from workshop.deployment import write_deployment
 from workshop.paths import DASHBOARDS_DIR
 from workshop.promql import dashboard_queries
 from workshop.stack import Stack
@@ -47,9 +49,14 @@ def post_invalid_requests(url: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def live(model_dir, tmp_path_factory):
-    """Stack and app up, traffic sent and scraped; yields (stack, traffic summary)."""
+def live(versioned_dir, tmp_path_factory):
+    """Stack and app up with two model versions serving (90/10), traffic sent and scraped; yields (stack,
+    traffic summary)."""
     run_dir = tmp_path_factory.mktemp("live")
+    source, champion, challenger = versioned_dir
+    model_dir = run_dir / "models"
+    shutil.copytree(source, model_dir)
+    write_deployment(model_dir, champion, {challenger: 0.1})
     with AppServer(port=0, model_dir=model_dir, run_dir=run_dir / "app") as app, \
             Stack(mode="local", app_targets=[f"127.0.0.1:{app.port}"], scrape_interval="1s", prometheus_port=0,
                   alertmanager=False, data_dir=run_dir / "stack") as stack:
@@ -94,6 +101,8 @@ def test_every_panel_query_returns_finite_data(live, path):
 def test_seed_queries_show_the_traffic(live):
     stack, summary = live
     url = stack.prometheus_url
+    versions = promql.instant(url, "sum by (version) (predictions_total)")
+    assert len(versions) == 2 and versions["value"].min() > 0, versions  # both versions answered
     p95 = promql.instant(url, "histogram_quantile(0.95, sum(rate(prediction_latency_seconds_bucket[5m])) by (le))")
     assert 0 < p95["value"].item() < 5  # seconds: a loopback prediction is fast
     by_class = promql.instant(url, "sum(rate(predictions_total[5m])) by (class_name)")

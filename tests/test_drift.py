@@ -4,6 +4,8 @@ prometheus/rules/drift.yml (the same example values are checked by promtool in p
 import json
 import re
 import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -111,10 +113,41 @@ def test_monitor_counts_single_records_and_batches_into_precreated_series(model_
     for i in range(100):
         monitor.observe(rows[i:i + 1], scores[i:i + 1])
     monitor.observe(rows[100:], scores[100:])
+    assert registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": "9"}) == 0  # buffered
+    assert monitor.flush() == 300 * len(monitor.binner.names) and monitor.flush() == 0
     expected = np.bincount(monitor.binner.bins(rows, scores)[:, monitor.binner.names.index("V14")], minlength=10)
     counted = [registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": str(b)})
                for b in range(10)]
     assert counted == expected.tolist() and sum(counted) == 300
+
+
+def counted_total(registry, feature="score"):
+    return sum(registry.get_sample_value("drift_bin_observations_total", {"feature": feature, "bin": str(b)})
+               for b in range(10))
+
+
+def test_buffered_counts_reach_the_counters_by_themselves_with_many_threads(model_dir, profile, records):
+    """The flush thread moves the buffer without any scrape; concurrent observers lose nothing."""
+    df, _ = records
+    model = FraudModel.load(model_dir)
+    registry = CollectorRegistry()
+    monitor = DriftMonitor(profile, model.features, registry, flush_seconds=0.05)
+    rows = df[FEATURES].to_numpy()[:400]
+    scores = model.predict_proba(rows)
+
+    def send(start):
+        for i in range(start, 400, 4):
+            monitor.observe(rows[i:i + 1], scores[i:i + 1])
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.monotonic() + 10
+    while counted_total(registry) < 400 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling the flush thread's effect
+    assert counted_total(registry) == 400 and counted_total(registry, "V1") == 400
+    assert monitor.flush() == 0  # the thread already moved everything
 
 
 def test_the_api_counts_every_record_once_per_feature(client, records):
@@ -217,3 +250,23 @@ def test_a_detector_without_a_minimum_sample_raises_false_alarms(harness_inputs)
     noisy = drift_harness.Detector(window=50, step=10, min_sample=1, psi_threshold=0.1, ks_threshold=1.0)
     table = drift_harness.harness_table(df, model, profile, {"noisy": noisy}, [], clean_requests=5_000, seeds=(1,))
     assert table.set_index("alert").loc["inputs", "false alarms / 100k"] > 100
+
+
+def test_a_full_buffer_and_an_oversized_batch_are_counted_exactly(model_dir, profile):
+    from app.drift import BUFFER_ROWS
+
+    model = FraudModel.load(model_dir)
+    registry = CollectorRegistry()
+    monitor = DriftMonitor(profile, model.features, registry, flush_seconds=3600)
+    df, _ = load_dataset(source="synthetic", n_rows=2 * BUFFER_ROWS + 300, seed=5)
+    rows = df[FEATURES].to_numpy()
+    scores = model.predict_proba(rows)
+    monitor.observe(rows[:BUFFER_ROWS - 50], scores[:BUFFER_ROWS - 50])
+    for i in range(BUFFER_ROWS - 50, BUFFER_ROWS + 50):  # fills the buffer: counted at once, then refilled
+        monitor.observe(rows[i:i + 1], scores[i:i + 1])
+    assert counted_total(registry) == BUFFER_ROWS and monitor.n_buffered == 50
+    monitor.observe(rows[BUFFER_ROWS + 50:], scores[BUFFER_ROWS + 50:])  # larger than the buffer
+    assert counted_total(registry) == len(rows) and monitor.flush() == 0
+    expected = np.bincount(monitor.binner.bins(rows, scores)[:, monitor.binner.names.index("V14")], minlength=10)
+    assert [registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": str(b)})
+            for b in range(10)] == expected.tolist()

@@ -62,7 +62,6 @@ def test_the_check_catches_the_old_metrics_endpoint_name(produced):
     problems = dead_selectors(promql_sources(), old)
     assert problems and all('endpoint!=' in p and "'metrics'" in p for p in problems), problems
     assert any(p.startswith("rule job:http_requests:rate5m") for p in problems)
-    assert any(p.startswith("panel ") for p in problems)
 
 
 def test_the_check_catches_a_regex_and_an_equality_on_missing_values():

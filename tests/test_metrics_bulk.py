@@ -36,3 +36,17 @@ def test_a_wrong_bucket_rule_would_be_caught():
     h = Histogram("p", "x", buckets=PROBABILITY_BUCKETS, registry=registry)
     observe_many(h, np.array([0.5]))
     assert samples(registry)[("p_bucket", "0.5")] == 1.0
+
+
+def test_count_request_counts_like_labels_inc():
+    """http_requests_total through the cached label children equals .labels(...).inc()."""
+    from app.metrics import Metrics
+
+    metrics = Metrics()
+    for status in (200, 200, 400, 200):
+        metrics.count_request("predict", "POST", status)
+    metrics.count_request("unmatched", "BREW", 405)
+    value = metrics.registry.get_sample_value
+    assert value("http_requests_total", {"endpoint": "predict", "method": "POST", "status": "200"}) == 3
+    assert value("http_requests_total", {"endpoint": "predict", "method": "POST", "status": "400"}) == 1
+    assert value("http_requests_total", {"endpoint": "unmatched", "method": "BREW", "status": "405"}) == 1

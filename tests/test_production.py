@@ -6,11 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from helpers import metric_value
+from helpers import metric_value, scrape, total_predictions, worker_children
 
 from workshop.appserver import AppServer
 from workshop.polling import poll_until
-from workshop.procs import child_pids
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +28,6 @@ def post_all(url, rows, connections=8):
     chunks = [rows[i::connections] for i in range(connections)]
     with ThreadPoolExecutor(connections) as pool:
         return [code for codes in pool.map(send, chunks) for code in codes]
-
-
-def worker_children(server) -> list[int]:
-    """PIDs of the gunicorn master's worker processes."""
-    return child_pids(server.process.pid)
-
-
-def scrape(url, name, **labels):
-    return metric_value(requests.get(f"{url}/metrics", timeout=5).text, name, **labels)
-
-
-def total_predictions(url):
-    return scrape(url, "predictions_total", class_name="fraud") + scrape(url, "predictions_total",
-                                                                         class_name="non_fraud")
 
 
 def post_through_each_worker(server, rows):
@@ -104,3 +89,29 @@ def test_a_recycled_worker_keeps_counts_and_gauges_sane(production, records, mod
     post_all(production.url, rows[100:150])
     assert total_predictions(production.url) == before + 150  # a dead worker's counts are kept
     assert scrape(production.url, "model_info", version=model_card["version"]) == 1  # not 2: livemax
+
+
+def drift_total(url, feature="score"):
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    return sum(metric_value(text, "drift_bin_observations_total", feature=feature, bin=str(b)) for b in range(10))
+
+
+def test_buffered_drift_counts_survive_a_graceful_worker_exit(model_dir, records, tmp_path):
+    """With an hour-long flush period, only a scrape (own worker) or a worker's exit moves its drift buffer."""
+    _, rows = records
+    with AppServer(model_dir=model_dir, production=True, workers=2, threads=2, run_dir=tmp_path,
+                   env={"DRIFT_FLUSH_SECONDS": "3600"}) as server:
+        workers, codes = post_through_each_worker(server, rows[:300])
+        assert codes == [200] * 300
+        scraped, silent = workers  # scrape while `silent` is paused: `scraped` answers and flushes only itself
+        os.kill(silent, signal.SIGSTOP)
+        try:
+            partial = drift_total(server.url)
+        finally:
+            os.kill(silent, signal.SIGCONT)
+        assert partial == len(rows[:300][workers.index(scraped)::2])  # the other worker's counts are buffered
+        os.kill(silent, signal.SIGTERM)  # graceful exit: gunicorn's worker_exit hook flushes the buffer
+        poll_until(lambda: silent not in worker_children(server), timeout=20, interval=0.05,
+                   what=f"worker {silent} to exit")
+        assert drift_total(server.url) == 300 and drift_total(server.url, "V14") == 300
+        assert total_predictions(server.url) == 300

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REQUIRE_BINARIES_ENV, missing
 
-from tests.conftest import REQUIRE_BINARIES_ENV, missing
 from workshop.paths import REPO_ROOT
 
 PROBE = "tests/test_required_binaries.py::test_probe_needs_prometheus_and_promtool"

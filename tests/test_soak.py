@@ -7,12 +7,12 @@ import threading
 import time
 
 import pytest
+from helpers import metric_value
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.metrics import Metrics
 from app.multiproc import fold_dead_worker, locked
-from tests.conftest import metric_value
 from workshop.paths import REPO_ROOT
 from workshop.soak import FILES_PER_WORKER, Sample, SoakReport, run_soak
 

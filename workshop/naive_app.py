@@ -8,12 +8,13 @@ import joblib
 import pandas as pd
 from flask import Flask, jsonify, request
 
+from app.model import ARTIFACT
 from workshop.paths import MODELS_DIR
 
 
 def create_naive_app(model_dir=MODELS_DIR) -> Flask:
     app = Flask(__name__)
-    model = joblib.load(f"{model_dir}/fraud_model.joblib")
+    model = joblib.load(f"{model_dir}/{ARTIFACT}")
 
     @app.post("/predict")
     def predict():

@@ -10,18 +10,20 @@ files bounded (dead workers' files folded by app/multiproc.py), and counts exact
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.model import CARD
 from workshop.appserver import AppServer
-from workshop.paths import REPO_ROOT, RUN_DIR
+from workshop.paths import MODELS_DIR, RUN_DIR
+from workshop.procs import child_pids
 from workshop.traffic import run_in_background
 
 RSS_GROWTH_LIMIT_MB = 20.0
@@ -34,28 +36,11 @@ RATE, MAX_REQUESTS, JITTER = 100.0, 600, 100
 SCRAPE_TIMEOUT = 30.0
 
 
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (Linux /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
 def rss_bytes(pid: int) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0  # the process just exited (a recycled worker)
+        return psutil.Process(pid).memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0  # the process just exited (a recycled worker)
 
 
 def parse_metrics(text: str) -> tuple[int, float]:
@@ -210,7 +195,7 @@ def run_soak(duration: float = 600.0, rate: float = RATE, concurrency: int = 4, 
 
         def sample(t0: float) -> Sample:
             series, predictions = scrape(server.url)
-            current = children(master)
+            current = child_pids(master)
             pids.update(current)
             workers_mb = [rss_bytes(pid) / 2**20 for pid in current]
             master_mb = rss_bytes(master) / 2**20
@@ -234,7 +219,7 @@ def run_soak(duration: float = 600.0, rate: float = RATE, concurrency: int = 4, 
                          f"predictions {s.predictions:g}")
         finally:
             summary = traffic.stop()
-        report.requests, report.ok, report.errors = summary.sent, summary.ok, dict(summary.errors)
+        report.requests, report.ok, report.errors = summary.sent, summary.succeeded, dict(summary.errors)
         text = requests.get(f"{server.url}/metrics", timeout=SCRAPE_TIMEOUT).text
         report.samples.append(sample(t0))
         report.predictions_total = parse_metrics(text)[1]
@@ -260,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, help="default: models/ (trained by make setup / lesson 01)")
     args = parser.parse_args(argv)
     model_dir = args.model_dir
-    if model_dir is None and not (REPO_ROOT / "models" / "model_card.json").exists():
+    if model_dir is None and not (MODELS_DIR / CARD).exists():
         import tempfile
 
         from workshop.training import train_and_save
