@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 import yaml
+from helpers import schema_errors
 
 from workshop.paths import PROMETHEUS_CONFIG, REPO_ROOT
 
@@ -184,6 +185,45 @@ def test_make_up_writes_a_random_admin_password(tmp_path, monkeypatch):
     assert password not in ("admin", "change-me", "") and len(password) >= 16
     assert interpolate(COMPOSE, env_file(tmp_path / ".env"))["services"]["grafana"]["environment"][
         "GF_SECURITY_ADMIN_PASSWORD"] == password
+
+
+# The Compose specification's JSON schema, bundled with check-jsonschema (offline; no Docker needed). The file
+# is valid as written: the schema types environment values as strings, so `${VAR:?message}` passes as text.
+# `docker compose` interpolates first and then validates, so the interpolated file (.env.example values) is
+# checked too. Broken copies show the check can fail: (text replaced, replacement, what the schema says).
+BROKEN_COMPOSE = {
+    "misspelled service key": ("  image: prom/prometheus", "  imagee: prom/prometheus", "'imagee' was unexpected"),
+    "misspelled top-level key": ("\nvolumes:\n", "\nvolume:\n", "'volume' does not match"),
+    "depends_on not a list": ("    depends_on:\n      - alertmanager\n", "    depends_on: alertmanager\n",
+                              "$.services.prometheus.depends_on"),
+}
+
+
+@pytest.fixture(scope="module")
+def compose_schema(tmp_path_factory):
+    """{name: errors} for the real file, its interpolation and each broken copy, from one check-jsonschema run."""
+    folder = tmp_path_factory.mktemp("compose")
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    files = {"as written": REPO_ROOT / "docker-compose.yml", "interpolated": folder / "interpolated.yml"}
+    resolved = interpolate(COMPOSE, env_file(REPO_ROOT / ".env.example"))
+    files["interpolated"].write_text(yaml.safe_dump(resolved, sort_keys=False))
+    for index, (name, (old, new, _)) in enumerate(BROKEN_COMPOSE.items()):
+        assert text.count(old) == 1, f"docker-compose.yml should contain {old!r} once: update this test"
+        files[name] = folder / f"broken-{index}.yml"
+        files[name].write_text(text.replace(old, new))
+    errors = schema_errors(*files.values(), schema="vendor.compose-spec")
+    return {name: errors[str(path)] for name, path in files.items()}
+
+
+@pytest.mark.parametrize("form", ["as written", "interpolated"])
+def test_compose_file_follows_the_compose_specification(compose_schema, form):
+    assert compose_schema[form] == []
+
+
+@pytest.mark.parametrize("name", BROKEN_COMPOSE)
+def test_compose_schema_check_rejects_a_broken_copy(compose_schema, name):
+    message = BROKEN_COMPOSE[name][2]
+    assert any(message in error for error in compose_schema[name]), compose_schema[name]
 
 
 def docker_compose_available() -> bool:

@@ -36,6 +36,11 @@ def conda_pins() -> dict[str, str]:
         if isinstance(dep, str) and "=" in dep:
             name, version = dep.split("=", 1)
             pins[canonical(name)] = version
+        elif isinstance(dep, dict):  # `- pip: [name==version]`: what conda-forge does not package
+            for line in dep["pip"]:
+                match = PIN.match(line)
+                assert match, f"environment.yml pip: {line!r} is not pinned with =="
+                pins[canonical(match[1])] = match[2]
     return pins
 
 
