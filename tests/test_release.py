@@ -128,3 +128,15 @@ def test_expected_calibration_error_on_known_cases():
     assert expected_calibration_error(y, np.full(100, 0.5)) == pytest.approx(0.4)  # |0.5 - 0.1| in one bin
     perfect = np.r_[np.zeros(90), np.ones(10)]
     assert expected_calibration_error(y, perfect) == pytest.approx(0.0)
+
+
+def test_the_canary_watches_alerts_that_exist_and_lesson_07s_challenger_alerts_carry_a_version():
+    """A misspelt alert name in the policy would never fire: every name must be an alerting rule."""
+    from workshop.canary import CanaryPolicy
+    from workshop.rules import load_rules
+
+    rules = {r.name: r for r in load_rules() if r.kind == "alert"}
+    assert set(CanaryPolicy().alerts) <= set(rules), set(CanaryPolicy().alerts) - set(rules)
+    # look() also stops on any firing alert labelled with the candidate's version: lesson 07's challenger guards
+    assert {"ModelChallengerErrorRatioHigh", "ModelChallengerLatencyP95High"} <= set(rules)
+    assert all("version" in rules[n].summary for n in ("ModelChallengerErrorRatioHigh", "ModelChallengerLatencyP95High"))

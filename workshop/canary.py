@@ -49,7 +49,7 @@ class CanaryPolicy:
     max_score_psi: float = 0.25     # the drift lesson's "significant" PSI ...
     min_scores: int = 200           # ... on at least this many candidate scores (noise: PSI ~ 11 / N here)
     srm_alpha: float = 0.001        # SRM p-value below this: the split is broken, results are not trustworthy
-    alerts: tuple[str, ...] = ("ModelApiDown", "ModelErrorRateHigh")
+    alerts: tuple[str, ...] = ("ModelApiDown", "ModelErrorRatioHigh", "ModelVersionSampleRatioMismatch")
 
 
 @dataclass

@@ -251,7 +251,7 @@ def rules_gate(ctx: Context) -> Gate:
 
 def dashboards_gate(ctx: Context) -> Gate:
     row = dict(zip(ctx.holdout.features, ctx.holdout.X[0].tolist(), strict=True))
-    seen = exported_by_app(ctx.candidate_dir, row)
+    seen = exported_by_app(ctx.champion_dir, row, challenger_dir=ctx.candidate_dir)
     sources = promql_sources(ctx.rules_dir, ctx.dashboards_dir)
     problems = unknown_metrics(sources, seen.names, ctx.rules_dir) + dead_selectors(sources, seen.labels)
     return Gate("dashboards", not problems, "; ".join(problems[:5]) or

@@ -12,7 +12,10 @@ Used by tests/test_label_values.py and by the release gate (workshop.release), o
 """
 import contextlib
 import io
+import json
 import re
+import shutil
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,8 @@ from pathlib import Path
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.model import CARD
+from app.versions import DEPLOYMENT
 from workshop.paths import DASHBOARDS_DIR, RULE_TESTS_DIR, RULES_DIR
 from workshop.promql import dashboard_queries
 from workshop.rules import load_rules
@@ -72,15 +77,32 @@ def drive_every_endpoint(client, row) -> None:
     assert client.delete("/admin/faults").status_code == 200
 
 
-def exported_by_app(model_dir: Path, row: dict) -> Exported:
-    """What an app serving the model in `model_dir` exports after every endpoint was called (in process)."""
+def exported_by_app(model_dir: Path, row: dict, challenger_dir: Path | None = None) -> Exported:
+    """What an app exports after every endpoint was called (in process): it serves the model in `model_dir`
+    as champion through lesson 07's deployment file, next to `challenger_dir` (a 50 % split) when given, so
+    the versions' series exist too. Works on a scratch copy: `model_dir` is not touched."""
     from app.config import Settings
     from app.main import create_app
+    from workshop.deployment import version_of_champion_copy, write_deployment
 
-    client = create_app(Settings(model_dir=Path(model_dir), enable_faults=True, log_requests=False)).test_client()
-    with contextlib.redirect_stdout(io.StringIO()):  # the app logs the injected 500: expected, not news
-        drive_every_endpoint(client, row)
-    return parse_exposition(client.get("/metrics").get_data(as_text=True))
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        for item in Path(model_dir).iterdir():
+            if item.is_file() and item.suffix in (".json", ".joblib"):
+                shutil.copyfile(item, scratch / item.name)
+        (scratch / DEPLOYMENT).unlink(missing_ok=True)
+        champion = version_of_champion_copy(scratch)
+        challengers = {}
+        if challenger_dir is not None:
+            version = json.loads((Path(challenger_dir) / CARD).read_text())["version"]
+            shutil.copytree(challenger_dir, scratch / version, dirs_exist_ok=True)
+            challengers = {version: 0.5} if version != champion else {}
+        write_deployment(scratch, champion, challengers)
+        app = create_app(Settings(model_dir=scratch, enable_faults=True, log_requests=False))
+        client = app.test_client()
+        with contextlib.redirect_stdout(io.StringIO()):  # the app logs the injected 500: expected, not news
+            drive_every_endpoint(client, row)
+        return parse_exposition(client.get("/metrics").get_data(as_text=True))
 
 
 def matchers(expr: str) -> list[tuple[str, str, str]]:
