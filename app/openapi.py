@@ -27,8 +27,8 @@ def _errors(*codes: int) -> dict:
     return {str(code): _json(_ref("Error"), meaning[code]) for code in codes}
 
 
-def openapi_document(features: list[str] | None, max_batch_records: int, max_body_bytes: int,
-                     faults: bool = False, version: str = "unknown") -> dict:
+def _request_schemas(features: list[str] | None, max_batch_records: int) -> dict:
+    """What a client may send: one record, or a batch of them in either of pandas' orientations."""
     number = {"type": "number", "minimum": -MAX_ABS, "maximum": MAX_ABS}
     if features:
         record = {"type": "object", "properties": {name: number for name in features},
@@ -40,24 +40,27 @@ def openapi_document(features: list[str] | None, max_batch_records: int, max_bod
         record = {"type": "object", "additionalProperties": number}
         column_names, row = {"type": "array", "items": {"type": "string"}}, {"type": "array", "items": number}
     rows = {"minItems": 1, "maxItems": max_batch_records}
+    return {
+        "Record": record,
+        "RecordsBatch": {"type": "object", "required": ["records"], "additionalProperties": False,
+                         "properties": {"records": {"type": "array", "items": _ref("Record"), **rows}}},
+        "ColumnsBatch": {"type": "object", "required": ["columns", "data"], "additionalProperties": False,
+                         "description": 'pandas\' "split" orientation: df.to_dict(orient="split", index=False)',
+                         "properties": {"columns": column_names, "data": {"type": "array", "items": row, **rows}}},
+    }
+
+
+def _answer_schemas() -> dict:
+    """What the service answers: a prediction, a batch in the format of the question, or an Error."""
     prediction = {"prediction": {"enum": [0, 1]}, "class_name": {"enum": ["non_fraud", "fraud"]},
                   "fraud_probability": {"type": "number", "minimum": 0, "maximum": 1}}
     served = {"n": {"type": "integer", "minimum": 1}, "threshold": {"type": "number"},
               "model_version": {"type": "string"}, "request_id": {"type": "string"}}
     ids = {"request_ids": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                            "description": "each record's own id, \"<request_id>:<index>\" (for POST /feedback)"}}
-    request_id = {"name": "X-Request-ID", "in": "header", "required": False,
-                  "description": "echoed back; generated when absent or not [A-Za-z0-9._-]{1,64}",
-                  "schema": {"type": "string"}}
-    schemas = {
-        "Record": record,
+    return {
         "Prediction": {"type": "object", "properties": {**prediction, **served},
                        "required": [*prediction, "threshold", "model_version", "request_id"]},
-        "RecordsBatch": {"type": "object", "required": ["records"], "additionalProperties": False,
-                         "properties": {"records": {"type": "array", "items": _ref("Record"), **rows}}},
-        "ColumnsBatch": {"type": "object", "required": ["columns", "data"], "additionalProperties": False,
-                         "description": 'pandas\' "split" orientation: df.to_dict(orient="split", index=False)',
-                         "properties": {"columns": column_names, "data": {"type": "array", "items": row, **rows}}},
         "RecordsAnswer": {"type": "object", "required": ["predictions", *served, *ids], "properties": {**ids,
             "predictions": {"type": "array", "items": {"type": "object", "properties": prediction,
                                                        "required": list(prediction)}}, **served}},
@@ -73,7 +76,13 @@ def openapi_document(features: list[str] | None, max_batch_records: int, max_bod
             "index": {"type": "integer", "description": "the offending record / row of a batch"},
             "max_records": {"type": "integer"}}},
     }
-    paths = {
+
+
+def _prediction_paths(max_batch_records: int) -> dict:
+    request_id = {"name": "X-Request-ID", "in": "header", "required": False,
+                  "description": "echoed back; generated when absent or not [A-Za-z0-9._-]{1,64}",
+                  "schema": {"type": "string"}}
+    return {
         "/predict": {"post": {
             "summary": "score one transaction", "parameters": [request_id],
             "requestBody": _body(_ref("Record")),
@@ -85,6 +94,11 @@ def openapi_document(features: list[str] | None, max_batch_records: int, max_bod
             "requestBody": _body({"oneOf": [_ref("RecordsBatch"), _ref("ColumnsBatch")]}),
             "responses": {"200": _json({"oneOf": [_ref("RecordsAnswer"), _ref("ColumnsAnswer")]}, "predictions"),
                           **_errors(400, 405, 413, 415, 500, 503)}}},
+    }
+
+
+def _service_paths() -> dict:
+    return {
         "/health": {"get": {"summary": "liveness", "responses": {
             "200": _json({"type": "object", "properties": {"status": {"const": "ok"}}, "required": ["status"]},
                          "the process answers")}}},
@@ -98,18 +112,27 @@ def openapi_document(features: list[str] | None, max_batch_records: int, max_bod
         "/openapi.json": {"get": {"summary": "this document", "responses": {
             "200": _json({"type": "object"}, "OpenAPI 3.1")}}},
     }
-    if faults:
-        settings = {"type": "object", "additionalProperties": False, "properties": {
-            "latency_seconds": {"type": "number", "minimum": 0, "maximum": 30},
-            "error_rate": {"type": "number", "minimum": 0, "maximum": 1}}}
-        answer = _json({**settings, "required": list(settings["properties"])}, "the faults now active")
-        paths["/admin/faults"] = {
-            "get": {"summary": "lesson faults now active", "responses": {"200": answer}},
-            "post": {"summary": "switch lesson faults on", "requestBody": _body(settings),
-                     "responses": {"200": answer, **_errors(400, 413, 415)}},
-            "delete": {"summary": "switch lesson faults off", "responses": {"200": answer}}}
+
+
+def _fault_paths() -> dict:
+    """/admin/faults, which exists only when the alerting lesson's faults are enabled."""
+    settings = {"type": "object", "additionalProperties": False, "properties": {
+        "latency_seconds": {"type": "number", "minimum": 0, "maximum": 30},
+        "error_rate": {"type": "number", "minimum": 0, "maximum": 1}}}
+    answer = _json({**settings, "required": list(settings["properties"])}, "the faults now active")
+    return {"/admin/faults": {
+        "get": {"summary": "lesson faults now active", "responses": {"200": answer}},
+        "post": {"summary": "switch lesson faults on", "requestBody": _body(settings),
+                 "responses": {"200": answer, **_errors(400, 413, 415)}},
+        "delete": {"summary": "switch lesson faults off", "responses": {"200": answer}}}}
+
+
+def openapi_document(features: list[str] | None, max_batch_records: int, max_body_bytes: int,
+                     faults: bool = False, version: str = "unknown") -> dict:
+    paths = {**_prediction_paths(max_batch_records), **_service_paths(), **(_fault_paths() if faults else {})}
     return {"openapi": "3.1.0",
             "info": {"title": "Fraud model service", "version": version,
                      "description": f"Bodies up to {max_body_bytes} bytes of UTF-8 JSON. Every client mistake "
                                     "is a 4xx with an Error body, counted in invalid_requests_total{reason}."},
-            "paths": paths, "components": {"schemas": schemas}}
+            "paths": paths,
+            "components": {"schemas": {**_request_schemas(features, max_batch_records), **_answer_schemas()}}}

@@ -105,6 +105,14 @@ def record_to_row(record, features: list[str], where: str = "body") -> list[floa
     return [number(record[name], where, name) for name in features]
 
 
+def check_size(n: int, max_records: int) -> None:
+    if n == 0:
+        raise RequestError(400, "empty_batch", "the batch has no records")
+    if n > max_records:
+        raise RequestError(413, "batch_too_large", f"{n} records; at most {max_records} per batch",
+                           max_records=max_records)
+
+
 def batch_format(payload) -> str:
     """ "records" or "columns" (pandas' to_dict orient names); anything else is an error."""
     if isinstance(payload, dict) and set(payload) == {"columns", "data"}:
@@ -133,16 +141,8 @@ def batch_to_rows(payload, features: list[str], max_records: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def check_size(n: int, max_records: int) -> None:
-    if n == 0:
-        raise RequestError(400, "empty_batch", "the batch has no records")
-    if n > max_records:
-        raise RequestError(413, "batch_too_large", f"{n} records; at most {max_records} per batch",
-                           max_records=max_records)
-
-
-def columns_to_rows(columns, data, features: list[str], max_records: int) -> np.ndarray:
-    """pandas' "split" orientation (df.to_dict(orient="split", index=False)), checked in one numpy pass."""
+def check_columns(columns, features: list[str]) -> None:
+    """The header of a columnar batch: field names, each once, exactly the model's features."""
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise RequestError(400, "not_an_object", "columns must be a list of field names")
     if len(set(columns)) != len(columns):
@@ -155,6 +155,11 @@ def columns_to_rows(columns, data, features: list[str], max_records: int) -> np.
     if extra:
         raise RequestError(400, "extra_field", f"columns: {len(extra)} unknown fields: "
                            f"{', '.join(map(shown, extra[:10]))}", fields=[client_key(c) for c in extra[:10]])
+
+
+def columns_to_rows(columns, data, features: list[str], max_records: int) -> np.ndarray:
+    """pandas' "split" orientation (df.to_dict(orient="split", index=False)), checked in one numpy pass."""
+    check_columns(columns, features)
     if not isinstance(data, list):
         raise RequestError(400, "not_an_object", "data must be a list of rows (lists of numbers)")
     check_size(len(data), max_records)

@@ -17,6 +17,7 @@ from workshop import panels, promql
 from workshop.appserver import AppServer
 from workshop.data import FEATURES, load_dataset
 from workshop.deployment import write_deployment
+from workshop.labels import LabelFeeder
 from workshop.paths import DASHBOARDS_DIR
 from workshop.promql import dashboard_queries
 from workshop.stack import Stack
@@ -64,14 +65,19 @@ def live(versioned_dir, tmp_path_factory):
         # Mistakes before and after the traffic: http_requests_total{status="400"} is created by the first
         # one, and rate() only sees increases after a series' first scrape.
         invalid = post_invalid_requests(app.url)
+        feeder = LabelFeeder(app.url, mean_delay_s=0.5, coverage=1.0)  # every prediction labelled (Model quality)
         summary = simulate(f"{app.url}/predict", rate=0, count=N_REQUESTS, concurrency=4,
-                           scenario=FRAUD_SCENARIO, seed=5, progress=False)
+                           scenario=FRAUD_SCENARIO, seed=5, progress=False, on_result=feeder.observe)
+        labels = feeder.stop()
+        assert labels["acknowledged"] == N_REQUESTS, labels
         invalid += post_invalid_requests(app.url)
         assert summary.succeeded == N_REQUESTS and summary.frauds_predicted > 0, summary
         # everything sent has been scraped: predictions and client errors
         promql.wait_for(stack.prometheus_url, f'sum(predictions_total{{job="ml-model-app"}}) >= {summary.succeeded}',
                         timeout=20)
         promql.wait_for(stack.prometheus_url, f'sum(invalid_requests_total{{job="ml-model-app"}}) >= {invalid}',
+                        timeout=20)
+        promql.wait_for(stack.prometheus_url, f'sum(model_feedback_total{{job="ml-model-app"}}) >= {N_REQUESTS}',
                         timeout=20)
         yield stack, summary
 

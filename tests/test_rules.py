@@ -9,6 +9,7 @@ import yaml
 from workshop.paths import REPO_ROOT, RULES_DIR
 from workshop.rules import (
     DERIVED_MARKER,
+    LESSON_SPEEDUPS,
     duration_converter,
     format_duration,
     lesson_rules,
@@ -178,8 +179,9 @@ def test_lesson_rules_pass_promtool_check(lesson_dir):
 
 
 def test_lesson_rules_change_only_windows_and_for(lesson_dir):
-    windows = duration_converter(10, minimum="20s")
     for source in rule_files():
+        window_speedup, for_speedup = LESSON_SPEEDUPS.get(source.name, (10, 30))
+        windows = duration_converter(window_speedup, minimum="20s")
         derived_text = (lesson_dir / source.name).read_text()
         assert derived_text.startswith(DERIVED_MARKER)
         original, derived = yaml.safe_load(source.read_text()), yaml.safe_load(derived_text)
@@ -190,7 +192,7 @@ def test_lesson_rules_change_only_windows_and_for(lesson_dir):
                        {k: v for k, v in rule.items() if k not in ("expr", "for")}
                 assert fast["expr"] == rewrite_ranges(rule["expr"], windows)
                 if "for" in rule:
-                    assert parse_duration(fast["for"]) == round(parse_duration(rule["for"]) / 30)
+                    assert parse_duration(fast["for"]) == round(parse_duration(rule["for"]) / for_speedup)
     recording = (lesson_dir / "recording.yml").read_text()
     assert "[5m]" not in recording and "[2h]" not in recording
     assert "rate(predictions_total[30s])" in recording and "increase(predictions_total[12m])" in recording

@@ -28,6 +28,9 @@ from workshop.paths import LESSON_RULES_DIR, RULE_TESTS_DIR, RULES_DIR
 from workshop.system_deps import install_hint
 
 DERIVED_MARKER = "# DERIVED by workshop.rules"
+# Files whose production windows are far longer than the alerting lesson's: their own (window, for) speedups.
+# quality.yml: labels arrive over days, so 1d -> 1m, 7d -> 7m and `for: 1h` -> 10s (notebook 06).
+LESSON_SPEEDUPS: dict[str, tuple[float, float]] = {"quality.yml": (1440, 360)}
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION = r"(?:\d+(?:ms|s|m|h|d|w|y))+"
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
@@ -178,12 +181,14 @@ def derive_rules(config: dict, window: Callable[[str], str], for_: Callable[[str
 
 def lesson_rules(dst_dir: str | Path = LESSON_RULES_DIR, src_dir: str | Path = RULES_DIR,
                  window_speedup: float | Mapping[str, str] = 10, for_speedup: float | Mapping[str, str] = 30,
-                 min_window: str = "20s") -> list[Path]:
+                 min_window: str = "20s",
+                 per_file: Mapping[str, tuple[float, float]] = LESSON_SPEEDUPS) -> list[Path]:
     """Write the lesson-speed variant of every rule file in `src_dir` into `dst_dir`; return the paths.
 
     `window_speedup` / `for_speedup`: speedup factors for range windows / `for:` durations, or explicit mappings
     such as {"5m": "30s", "2h": "10m"}. Factor-scaled windows never go below `min_window` (rate() needs
-    at least two scrapes in its window; four are safer). Derived files left from an earlier call are
+    at least two scrapes in its window; four are safer). `per_file` gives some files their own
+    (window, for) speedups (default LESSON_SPEEDUPS). Derived files left from an earlier call are
     replaced; other files in `dst_dir` are left alone.
     """
     src_dir, dst_dir = Path(src_dir).resolve(), Path(dst_dir).resolve()
@@ -202,9 +207,16 @@ def lesson_rules(dst_dir: str | Path = LESSON_RULES_DIR, src_dir: str | Path = R
            else f"range windows {dict(window_speedup)}") + f", for: {_describe(for_speedup)}"
     written = []
     for source in sources:
-        derived = derive_rules(yaml.safe_load(source.read_text()) or {}, window, for_, step)
+        if source.name in per_file:
+            file_window, file_for = per_file[source.name]
+            conversions = (duration_converter(file_window, min_window), duration_converter(file_for),
+                           duration_converter(file_window))
+            file_how = f"range windows {_describe(file_window)} (at least {min_window}), for: {_describe(file_for)}"
+        else:
+            conversions, file_how = (window, for_, step), how
+        derived = derive_rules(yaml.safe_load(source.read_text()) or {}, *conversions)
         header = (f"{DERIVED_MARKER}.lesson_rules from {source.name}: do not edit, edit the source instead.\n"
-                  f"# Lesson speed: {how}.\n"
+                  f"# Lesson speed: {file_how}.\n"
                   "# Rule names keep their production windows (rate5m holds a shorter rate here), so\n"
                   "# dashboards and alerts work unchanged.\n")
         path = dst_dir / source.name

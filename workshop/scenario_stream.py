@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from workshop.data import FEATURES, TARGET
-from workshop.scenarios import FraudShare, Scenario, SuddenShift, parse_scenario
+from workshop.scenarios import ConceptDrift, FraudShare, Scenario, SuddenShift, parse_scenario
 
 
 def reference_std(df: pd.DataFrame) -> dict[str, float]:
@@ -43,13 +43,16 @@ def stream(df: pd.DataFrame, scenario: str | Scenario = "clean", n: int | None =
     pools = {True: np.flatnonzero(labels == 1), False: np.flatnonzero(labels == 0)}
     if any(isinstance(s, FraudShare) and 0 < s.share for s in scenario.steps) and not len(pools[True]):
         raise ValueError("a fraud-share scenario needs at least one fraud row in df")
-    if any(isinstance(s, FraudShare) and s.share < 1 for s in scenario.steps) and not len(pools[False]):
+    if any(isinstance(s, FraudShare | ConceptDrift) and s.share < 1 for s in scenario.steps) and not len(pools[False]):
         raise ValueError("a fraud-share scenario needs at least one legitimate row in df")
-    return _records(scenario, values, labels, pools, std, n, np.random.default_rng(seed), with_label)
+    # concept drift draws from its own generator: the rows and labels stay those of the clean stream
+    return _records(scenario, values, labels, pools, std, n, np.random.default_rng(seed), with_label,
+                    np.random.default_rng([seed, 1]))
 
 
 def _records(scenario: Scenario, values: np.ndarray, labels: np.ndarray, pools: dict, std: dict,
-             n: int | None, rng: np.random.Generator, with_label: bool) -> Iterator[tuple]:
+             n: int | None, rng: np.random.Generator, with_label: bool,
+             concept_rng: np.random.Generator) -> Iterator[tuple]:
     for index in count() if n is None else range(n):
         active = [s for s in scenario.steps if s.active(index)]
         wants = [w for w in (s.wants_fraud(rng) for s in active) if w is not None]
@@ -58,7 +61,10 @@ def _records(scenario: Scenario, values: np.ndarray, labels: np.ndarray, pools: 
             row = int(pool[rng.integers(len(pool))])
         else:
             row = int(rng.integers(len(values)))
-        record = dict(zip(FEATURES, values[row].tolist(), strict=True))
+        features = row
+        if labels[row] == 1 and any(s.disguises(concept_rng) for s in active if isinstance(s, ConceptDrift)):
+            features = int(pools[False][concept_rng.integers(len(pools[False]))])  # a fraud in legitimate clothes
+        record = dict(zip(FEATURES, values[features].tolist(), strict=True))
         for step in active:
             step.transform(index, record, std)
         drifted = bool(active)

@@ -12,6 +12,8 @@ Select scenarios with short specs (steps joined by commas):
     gradual:V14:1.0@500+2000     same shift, ramped in linearly over 2000 records
     scale:Amount:3@0             Amount x 3 from the first record
     fraud:0.10@0                 frauds make up 10 % of the records from record 0 on
+    concept:0.8@500              from record 500 on, 80 % of the frauds look like legitimate transactions
+                                 (concept drift: same inputs, another meaning; recall falls, inputs barely move)
     shift:V14:1.0@500,scale:Amount:3@1000
 
 `workshop.scenario_stream.stream(df, scenario, n, seed)` generates the records offline, without any server.
@@ -153,6 +155,30 @@ class FraudShare(Step):
 
 
 @dataclass(frozen=True)
+class ConceptDrift(Step):
+    """Fraudsters change pattern: a share of the frauds arrive with a legitimate transaction's features (their
+    label stays 1). P(fraud | x) changes while P(x) barely does: recall falls, input-drift statistics stay quiet."""
+    share: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_finite("SHARE", self.share)
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"SHARE is a fraction in [0, 1] (0.8 means 80 % of frauds disguised), got {self.share:g}")
+
+    @property
+    def spec(self) -> str:
+        return f"concept:{self.share:g}@{self.onset}"
+
+    @property
+    def description(self) -> str:
+        return f"{self.share:.0%} of the frauds look like legitimate transactions from record {self.onset} on (concept drift)"
+
+    def disguises(self, rng) -> bool:
+        return bool(rng.random() < self.share)
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A named, ordered list of steps; `clean` has none."""
 
@@ -203,6 +229,11 @@ def scale(feature: str, factor: float, onset: int = 0) -> Scenario:
     return Scenario((Scale(onset, feature, factor),))
 
 
+def concept_drift(share: float, onset: int = 0) -> Scenario:
+    """From record `onset` on, a `share` of the frauds carry a legitimate row's features (label still 1)."""
+    return Scenario((ConceptDrift(onset, share),))
+
+
 def fraud_share(share: float, onset: int = 0) -> Scenario:
     """From record `onset` on, resample so that frauds make up `share` of the records (e.g. 0.10)."""
     return Scenario((FraudShare(onset, share),))
@@ -241,9 +272,12 @@ REGISTRY = {
     "fraud": Kind(re.compile(rf"(?P<share>{NUMBER}){ONSET}"), "fraud:SHARE[@ONSET]",
                   "frauds resampled to make up SHARE (0..1) of the records",
                   lambda m: fraud_share(float(m["share"]), _onset(m))),
+    "concept": Kind(re.compile(rf"(?P<share>{NUMBER}){ONSET}"), "concept:SHARE[@ONSET]",
+                    "concept drift: a SHARE (0..1) of the frauds carry legitimate features",
+                    lambda m: concept_drift(float(m["share"]), _onset(m))),
 }
 EXAMPLES = ("clean", "shift:V14:1.0@500", "gradual:V14:1.0@500+2000", "scale:Amount:3@0", "fraud:0.10@0",
-            "shift:V14:1.0@500,scale:Amount:3@1000")
+            "concept:0.8@500", "shift:V14:1.0@500,scale:Amount:3@1000")
 
 
 def usage() -> str:
