@@ -217,10 +217,11 @@ def plot_canary(result: CanaryResult, ax=None):
     ax.plot(steps["t_s"], steps["p95_candidate_s"] * 1000, "s-", color="#ff7f0e", label=f"candidate {result.candidate}")
     ax.set_yscale("log")
     failed = steps[steps["failures"].map(bool)]
-    ax.scatter(failed["t_s"], failed["p95_candidate_s"].fillna(0) * 1000 + 1e-3, marker="x", s=120, color="#d62728",
-               zorder=3, label="look with a failed check")
+    ax.scatter(failed["t_s"], failed["p95_candidate_s"].fillna(0) * 1000 + 1e-3, marker="o", s=260,
+               facecolors="none", edgecolors="#d62728", linewidths=2, zorder=3, label="look with a failed check")
     colour = "#2ca02c" if result.decision == PROMOTE else "#d62728"
     ax.axvline(steps["t_s"].iloc[-1], color=colour, ls="--", label=f"{result.decision} after {result.seconds:.0f} s")
+    ax.set_xlim(0, steps["t_s"].max() * 1.05 + 1)
     ax.set(xlabel="seconds since the canary started", ylabel="P95 latency (ms, log scale)",
            title=f"Canary {result.candidate} at {result.weight:.0%} of the traffic: {result.decision}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
