@@ -5,6 +5,7 @@ fails during either switch. Scrape every 1 s, canary looks every 2 s over a 10 s
 """
 import json
 import shutil
+import time
 
 import pytest
 import requests
@@ -28,6 +29,7 @@ def pipeline(tmp_path_factory, model_dir):
     models = shutil.copytree(model_dir, tmp / "models")
     good = release.train_candidate(tmp / "good", models, C=0.1)
     slow = release.train_candidate(tmp / "slow", models, C=0.3)
+    flaky = release.train_candidate(tmp / "flaky", models, C=0.5)
     receiver = WebhookReceiver(port=0, log_path=tmp / "decisions.jsonl").start()
     app = stack = traffic = None
     try:
@@ -35,7 +37,7 @@ def pipeline(tmp_path_factory, model_dir):
         stack = Stack(mode="local", app_targets=[f"127.0.0.1:{app.port}"], scrape_interval="1s",
                       prometheus_port=0, alertmanager=False, data_dir=tmp / "stack", fresh=True).start()
         traffic = run_in_background(f"{app.url}/predict", rate=30, concurrency=8, seed=0, progress=False)
-        yield {"models": models, "good": good, "slow": slow, "receiver": receiver, "app": app, "stack": stack,
+        yield {"models": models, "good": good, "slow": slow, "flaky": flaky, "receiver": receiver, "app": app, "stack": stack,
                "traffic": traffic}
     finally:
         if traffic is not None:
@@ -98,3 +100,28 @@ def test_the_webhook_received_each_decision_and_no_request_failed(pipeline):
     summary = pipeline["traffic"].stop()
     print(f"\n{summary}")
     assert summary.sent >= 500 and summary.errors == {} and summary.succeeded == summary.sent, summary
+
+
+def test_errors_and_a_broken_split_fail_their_checks(pipeline):
+    """The error-ratio and SRM checks can fail too: a candidate answering half its requests with 500 is rolled
+    back for its error ratio, and a look told the wrong weight (5 % instead of 30 %) sees a sample ratio mismatch."""
+    models, app, prom = pipeline["models"], pipeline["app"], pipeline["stack"].prometheus_url
+    traffic = run_in_background(f"{app.url}/predict", rate=30, concurrency=8, seed=1, progress=False)
+    try:
+        version = release.register(pipeline["flaky"], models)
+        canary.deploy(models, version, weight=WEIGHT)
+        requests.post(f"{app.url}/admin/faults", json={"error_rate": 0.5, "version": version},
+                      timeout=5).raise_for_status()
+        promql.wait_for(prom, f'model_routing_weight{{version="{version}"}} == {WEIGHT}', timeout=20)
+        since = time.time()
+        promql.wait_for(prom, f'sum(increase(prediction_latency_seconds_count{{version="{version}"}}[10s])) > 40',
+                        timeout=30)
+        champion = json.loads((models / DEPLOYMENT).read_text())["champion"]
+        wrong = canary.look(prom, version, champion, 0.05, POLICY, since)
+        assert any(f.startswith("sample ratio mismatch") for f in wrong["failures"]), wrong
+        result = canary.analyse(prom, models, version, POLICY)
+    finally:
+        requests.delete(f"{app.url}/admin/faults", timeout=5)
+        summary = traffic.stop()
+    assert result.decision == canary.ROLLBACK and "error ratio" in result.reason, result.reason
+    assert set(summary.errors) == {"500"}, summary  # only the injected faults failed

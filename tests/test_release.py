@@ -119,6 +119,9 @@ def test_cli_rejects_the_worse_candidate_and_deploys_the_good_one_as_a_canary(mo
     spec = json.loads((champion / DEPLOYMENT).read_text())
     assert spec["challengers"] == {version: 0.2} and spec["mode"] == "split"
     assert (champion / version / CARD).exists() and spec["champion"] != version
+    from workshop.canary import deploy
+    shadow = deploy(champion, version, mode="shadow", weight=0.0)  # scores every request, answers none
+    assert shadow == {"champion": spec["champion"], "challengers": {version: 0.0}, "mode": "shadow"}
     (champion / DEPLOYMENT).unlink()
 
 
