@@ -245,7 +245,10 @@ def iso(seconds: float | None) -> str | None:
 
 
 def init_app(app, service) -> None:
-    """Registered by the quality lesson: log every scored record, serve POST /feedback and GET /feedback/<id>."""
+    """Registered by the quality lesson: log every scored record, serve POST /feedback and GET /feedback/<id>.
+    FEEDBACK=off leaves it out (a deployment that collects no labels; `make bench` measures its cost)."""
+    if os.environ.get("FEEDBACK", "").strip().lower() == "off":
+        return
     store = LabelStore(Path(os.environ.get("FEEDBACK_DB") or DEFAULT_DB))
     quality = QualityMetrics(service.metrics.registry, service.model.version if service.model else None)
     for reason in ("unknown_request", "conflicting_label", "bad_label", "bad_request_id"):
@@ -264,6 +267,14 @@ def init_app(app, service) -> None:
             quality.dropped.labels(version=version).inc(dropped)
 
     service.after_scoring.append(log_scored)
+    document = app.view_functions["openapi"]  # notebook 02's /openapi.json, with /feedback added
+
+    def openapi_with_feedback():
+        doc = document().get_json()
+        doc["paths"].update(openapi_paths())
+        return jsonify(doc)
+
+    app.view_functions["openapi"] = openapi_with_feedback
 
     @app.post("/feedback")
     def feedback():
@@ -302,3 +313,38 @@ def init_app(app, service) -> None:
         if found is None:
             raise RequestError(404, "unknown_request", "no prediction with this request_id")
         return jsonify({**found, "predicted_at": iso(found["predicted_at"]), "labelled_at": iso(found["labelled_at"])})
+
+
+def openapi_paths(max_labels: int = MAX_LABELS) -> dict:
+    """/feedback in the service's OpenAPI document (added to /openapi.json by init_app)."""
+    from app.openapi import _body, _errors, _json
+    label = {"type": "object", "required": ["request_id", "label"], "additionalProperties": False,
+             "properties": {"request_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,80}$"},
+                            "label": {"enum": [0, 1], "description": "1 = fraud"}}}
+    batch = {"type": "object", "required": ["labels"], "additionalProperties": False, "properties": {
+        "labels": {"type": "array", "items": label, "minItems": 1,
+                   "description": f"at most {max_labels}: more is a 413 batch_too_large"}}}
+    error = {"type": "object", "required": ["error", "message"], "properties": {
+        "error": {"enum": ["unknown_request", "conflicting_label"]}, "message": {"type": "string"}}}
+    outcome = {"type": "object", "required": ["stored", "duplicates", "errors"], "properties": {
+        "stored": {"type": "integer"}, "duplicates": {"type": "integer"}, "errors": {"type": "array", "items": {
+            "type": "object", "properties": {"index": {"type": "integer"}, "request_id": {"type": "string"},
+                                             "error": {"enum": list(REJECTIONS)}}}}}}
+    single = {"type": "object", "required": ["request_id", "label", "stored"],
+              "properties": {"request_id": {"type": "string"}, "label": {"enum": [0, 1]}, "stored": {"type": "boolean"}}}
+    found = {"type": "object", "required": ["request_id", "label", "prediction", "fraud_probability", "model_version",
+                                            "predicted_at", "labelled_at"]}
+    return {
+        "/feedback": {"post": {
+            "summary": f"a true label (or up to {max_labels}) for earlier predictions; 2xx = stored on disk",
+            "requestBody": _body({"oneOf": [label, batch]}),
+            "responses": {"200": _json({"oneOf": [single, outcome]}, "stored, or already there"),
+                          "404": _json(error, "no prediction with this request_id (yet)"),
+                          "409": _json(error, "already labelled with the other label; the first is kept"),
+                          **_errors(400, 413, 415)}}},
+        "/feedback/{request_id}": {"get": {
+            "summary": "a logged prediction and its label",
+            "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(found, "the prediction and its label (null until labelled)"),
+                          "404": _json(error, "no prediction with this request_id")}}},
+    }

@@ -1,13 +1,13 @@
 """The lessons themselves: app/ is in sync with its notebook cells, notebooks are clean, and the lessons run
-headless with quick parameters (papermill, cwd notebooks/), isolated from a stack you may be running and
-from this checkout: in order from an EMPTY app/ (CI's one notebook run; it must rebuild the committed app/),
-or one alone (`pytest -m notebook_alone -k 02_`).
+headless with quick parameters (papermill's parameter injection, cwd notebooks/), isolated from a stack you may
+be running and from this checkout, each exercise proven on the way (workshop/exercise_proof.py: the check fails
+on the student's stub, passes on the solution): in order from an EMPTY app/ (CI's one notebook run; it must
+rebuild the committed app/), or one alone (`pytest -m notebook_alone -k 02_`).
 """
 import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -15,9 +15,8 @@ import papermill
 import pytest
 
 from app.model import CARD
-from workshop import nblint, nbsync
+from workshop import exercise_proof, lessons, nblint, nbsync
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
-from workshop.run_notebooks import LocalKernelManager
 from workshop.stack import Stack
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -172,25 +171,39 @@ def isolated_parameters(path: Path, tmp_path: Path, models_dir: Path) -> dict:
     return {name: value for name, value in candidates.items() if name in declared}
 
 
-def run_headless(path: Path, work: Path, models_dir: Path) -> float:
-    """Run one lesson of a lesson tree (cwd its notebooks/); every cell must run without error. Returns seconds."""
+def lesson_specific_problems(path: Path, models_dir: Path) -> list[str]:
+    """What one lesson must have produced besides running: checked right after it ran."""
+    if path.name.startswith("01_"):
+        card = json.loads((models_dir / CARD).read_text())
+        if not 0.55 <= card["metrics"]["average_precision"] <= 0.9:
+            return [f"{path.name}: model card average precision outside 0.55-0.9: {card['metrics']}"]
+    return []
+
+
+def run_lesson(path: Path, work: Path, models_dir: Path) -> exercise_proof.Proof:
+    """Run one lesson of a lesson tree (cwd its notebooks/) with the exercise proof: every cell runs, every
+    exercise's check fails on its stub and passes on its solution. The executed notebook is kept in `work`."""
     parameters = isolated_parameters(path, work, models_dir)
-    start = time.monotonic()
+    output = work / path.name
     try:
-        papermill.execute_notebook(str(path), str(work / path.name), parameters=parameters, cwd=str(path.parent),
-                                   kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
-                                   kernel_manager_class=LocalKernelManager)
+        proof = exercise_proof.prove(path, parameters, output=output)
     finally:
         if "stack_dir" in parameters:  # a notebook may leave its stack up on purpose (00 does): stop it
             Stack(data_dir=parameters["stack_dir"]).stop(force=True)
-    executed = nbformat.read(work / path.name, as_version=4)
-    code = [c for c in executed.cells if c.cell_type == "code"]
-    assert [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"] == []
-    assert all(c.get("execution_count") for c in code)  # every cell ran
-    if path.name.startswith("01_"):
-        card = json.loads((models_dir / CARD).read_text())
-        assert 0.55 <= card["metrics"]["average_precision"] <= 0.9, card["metrics"]
-    return time.monotonic() - start
+    found, _ = lessons.exercises(nbformat.read(path, as_version=4))
+    problems = list(proof.problems)
+    if proof.complete:
+        problems += lesson_specific_problems(path, models_dir)
+        if len(proof.checks) != len(found):
+            problems.append(f"{path.name}: {len(proof.checks)} exercises proven, the lesson has {len(found)}")
+        code = [c for c in proof.executed.cells if c.cell_type == "code"]
+        if not all(c.get("execution_count") for c in code):
+            problems.append(f"{path.name}: cells {[i for i, c in enumerate(code) if not c.execution_count]} "
+                            "did not run")
+    elif not problems:
+        problems.append(f"{path.name}: the run stopped early")
+    assert not problems, "\n".join(problems + [f"executed notebook: {output}"])
+    return proof
 
 
 def app_files(app_dir: Path) -> dict[str, bytes]:
@@ -201,19 +214,27 @@ def app_files(app_dir: Path) -> dict[str, bytes]:
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_notebook_runs_headless_in_order_from_an_empty_app(tmp_path, monkeypatch):
-    """THE notebook run of CI: every lesson once, in order, from an empty app/; the app/ they write is the
-    committed one, byte for byte. Quick parameters, free ports, one models dir shared in order."""
+    """THE notebook run of CI, each lesson once: in order, from an empty app/, every exercise proven on the way
+    (its check fails on the stub a student starts from, passes on the solution; the run goes on with the
+    solution, so it is the lesson itself); the app/ they write is the committed one, byte for byte. Quick
+    parameters, free ports, one models dir shared in order; executed notebooks kept in tmp_path/NN_*/."""
     root = lesson_tree(tmp_path / "tree", app_files=False)
     use_tree(root, monkeypatch)
     models_dir = tmp_path / "models"
-    took = {}
+    proofs = {}
     for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         work = tmp_path / path.stem
         work.mkdir()
-        took[path.name] = run_headless(path, work, models_dir)
-    print("lesson run times (s):", {name: round(s) for name, s in took.items()}, "total", round(sum(took.values())))
-    assert [n[:2] for n in took] == [p.name[:2] for p in NOTEBOOKS]
-    assert app_files(root / "app") == app_files(APP_DIR)
+        proofs[path.name] = run_lesson(path, work, models_dir)
+        print(f"{path.name}: {proofs[path.name].seconds:.0f}s, exercises proven: "
+              + "; ".join(f"{c['exercise']} stub -> {c['on_stub'].split(':')[0]}" for c in proofs[path.name].checks))
+    print(f"lessons in order: {sum(p.seconds for p in proofs.values()):.0f}s, "
+          f"{sum(len(p.checks) for p in proofs.values())} exercises proven")
+    assert [n[:2] for n in proofs] == [p.name[:2] for p in NOTEBOOKS]
+    rebuilt, committed = app_files(root / "app"), app_files(APP_DIR)
+    assert rebuilt.keys() == committed.keys(), "the lessons in order write other app/ files than the committed ones"
+    differ = [name for name in committed if rebuilt[name] != committed[name]]
+    assert not differ, f"app/ files the lessons in order write differently from the committed ones: {differ}"
 
 
 @pytest.mark.notebook
@@ -221,7 +242,8 @@ def test_notebook_runs_headless_in_order_from_an_empty_app(tmp_path, monkeypatch
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_headless(path, tmp_path, monkeypatch):
-    """One lesson alone, against the committed app/ (in a copy): `pytest -m notebook_alone -k 02_`."""
+    """One lesson alone, against the committed app/ (in a copy), its exercises proven as in the in-order run:
+    `pytest -m notebook_alone -k 02_`."""
     root = lesson_tree(tmp_path / "tree", app_files=True)
     use_tree(root, monkeypatch)
-    run_headless(root / "notebooks" / path.name, tmp_path, tmp_path / "models")
+    run_lesson(root / "notebooks" / path.name, tmp_path, tmp_path / "models")

@@ -1,20 +1,21 @@
 """The student edition (notebooks/student/): generated from the lessons, kept in sync, runnable from its own
-folder, and every check cell fails on its stub and passes on its solution there.
+folder; it runs the lessons' code with stubs in place of the solutions, and the exercise proof
+(workshop/exercise_proof.py) catches a check that passes on its stub or fails on its solution.
+
+The proof on every lesson runs inside CI's one in-order notebook run (tests/test_notebooks.py): each lesson
+once, each exercise proven there on the student's stub before the lesson goes on with its solution.
 """
-import json
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from test_notebooks import isolated_parameters
 
 from workshop import exercise_proof, lessons, student_edition
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
 from workshop.run_notebooks import LocalKernelManager
-from workshop.stack import Stack
-from workshop.student_edition import STUB, student_notebook
+from workshop.student_edition import CWD_LINES, STUB, strip_solutions, student_notebook
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PRACTICE = FIXTURES / "99_practice_exercises.ipynb"
@@ -98,20 +99,59 @@ def test_student_edition_resolves_the_lessons_relative_paths_from_its_own_folder
     assert run_cells(unfixed, NOTEBOOKS_DIR / "student")[0].strip() == str(NOTEBOOKS_DIR / "app" / "main.py")
 
 
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_student_edition_runs_the_lessons_code_with_stubs_in_place_of_solutions(path):
+    """What lets the in-order lesson run stand for the student edition (as generated; the sync gate above
+    proves the committed one is that): the same code cells in the same order, only the solution regions
+    stubbed (and the first cell's cwd lines); instructor notes are prose only."""
+    lesson = nbformat.read(path, as_version=4)
+    assert [i for i, c in enumerate(lesson.cells) if "instructor" in student_edition.tags(c)
+            and c.cell_type != "markdown"] == [], "an instructor cell holds code the student edition would skip"
+    student = student_notebook(lesson).notebook
+    expected = [strip_solutions(c.source) for c in lesson.cells if c.cell_type == "code"]
+    expected[0] = "\n".join(CWD_LINES) + "\n\n" + expected[0]
+    assert [c.source for c in student.cells if c.cell_type == "code"] == expected
+
+
 # ---------------------------------------------------------------- the proof, on fixtures first
 
 def test_proof_passes_a_lesson_whose_checks_fail_on_stubs_and_pass_on_solutions(tmp_path):
-    proof = exercise_proof.prove(PRACTICE, {"out_dir": str(tmp_path)})
-    assert proof.problems == []
+    proof = exercise_proof.prove(PRACTICE, {"out_dir": str(tmp_path)}, output=tmp_path / "executed.ipynb")
+    assert proof.problems == [] and proof.complete
     assert [(c["exercise"], c["on_stub"].split(":")[0], c["on_solution"]) for c in proof.checks] == [
         (1, "NotImplementedError", "ok"), (2, "AssertionError", "ok")]
+    # the executed notebook, kept for a look: the lesson with parameters injected and, before each solution,
+    # the student's stub and the check failing on it
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    lesson = nbformat.read(PRACTICE, as_version=4)
+    assert len(executed.cells) == len(lesson.cells) + 1 + 2 * len(proof.checks)
+    stubs = [c for c in executed.cells if exercise_proof.STUB_TAG in c.metadata.tags]
+    assert [c.source for c in stubs] == [strip_solutions(lesson.cells[i].source) for i in (8, 12)]
+    on_stub = [c for c in executed.cells if exercise_proof.STUB_CHECK_TAG in c.metadata.tags]
+    assert [exercise_proof.error_of(c)[0] for c in on_stub] == ["NotImplementedError", "AssertionError"]
+    assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
+
+
+def test_proof_stops_at_a_lesson_cell_that_fails_and_names_it(tmp_path):
+    nb = nbformat.read(PRACTICE, as_version=4)
+    nb.cells[5].source = nb.cells[5].source.replace("n_fraud", "n_frauds")
+    broken = tmp_path / PRACTICE.name
+    nbformat.write(nb, broken)
+    proof = exercise_proof.prove(broken, {"out_dir": str(tmp_path / "out")})
+    assert proof.problems == ["99_practice_exercises.ipynb cell 5 (`labels = [0] * n_legit + [1] * n_frauds`) "
+                              "raises NameError: name 'n_frauds' is not defined (the run stopped there)"]
+    assert not proof.complete and proof.checks == []
 
 
 def test_proof_catches_a_check_that_passes_on_its_stub_and_one_that_fails_unreadably(tmp_path):
     proof = exercise_proof.prove(BROKEN, {"out_dir": str(tmp_path)})
-    assert len(proof.problems) == 2, proof.problems
-    assert proof.problems[0].startswith("Your turn 1 (check cell 9) passes on its stub")
-    assert proof.problems[1].startswith("Your turn 2 (check cell 13) fails on its stub with FileNotFoundError")
+    assert len(proof.problems) == 2 and proof.complete, proof.problems
+    assert proof.problems[0].startswith(
+        "98_broken_checks.ipynb · Your turn 1 · Fraud share of a batch (solution cell 8, check cell 9) "
+        "passes on its stub")
+    assert proof.problems[1].startswith(
+        "98_broken_checks.ipynb · Your turn 2 · Alert on a high fraud share (solution cell 12, check cell 13) "
+        "fails on its stub with FileNotFoundError")
 
 
 def test_what_counts_as_failing_on_the_stub():
@@ -130,30 +170,7 @@ def test_proof_catches_a_check_that_fails_on_the_solution(tmp_path):
     broken = tmp_path / PRACTICE.name
     nbformat.write(nb, broken)
     proof = exercise_proof.prove(broken, {"out_dir": str(tmp_path / "out")})
-    assert [p.split(":")[0] for p in proof.problems] == ["Your turn 1 (check cell 9) fails on the solution"]
-
-
-# ---------------------------------------------------------------- the proof on every lesson (CI)
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("student-models")
-
-
-@pytest.mark.notebook
-@pytest.mark.slow
-@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
-def test_lesson_checks_fail_on_stubs_and_pass_on_solutions(path, tmp_path, models_dir):
-    found, _ = lessons.exercises(nbformat.read(path, as_version=4))
-    if not found:
-        pytest.skip("no exercises yet: nothing to prove (tests/test_lessons.py fails for this lesson)")
-    parameters = isolated_parameters(path, tmp_path, models_dir)
-    try:
-        proof = exercise_proof.prove(path, parameters)
-    finally:
-        if "stack_dir" in parameters:
-            Stack(data_dir=parameters["stack_dir"]).stop(force=True)
-    nbformat.write(proof.executed, tmp_path / f"student-{path.name}")  # kept by pytest for a look
-    print(json.dumps({"lesson": path.name, "seconds": round(proof.seconds), "checks": proof.checks}, indent=1))
-    assert proof.problems == []
-    assert len(proof.checks) == len(found)
+    assert [p.split(":")[0] for p in proof.problems] == [
+        "99_practice_exercises.ipynb · Your turn 1 · Fraud share of a batch (solution cell 8, check cell 9) "
+        "fails on the solution"]
+    assert "the run stopped there" in proof.problems[0] and not proof.complete

@@ -43,11 +43,11 @@ def test_split_is_sticky_by_client_id_and_follows_the_weights(deployed, records)
     path, champion, challenger = deployed
     client = create_app(Settings(model_dir=path, log_requests=False)).test_client()
     row = records[1][0]
-    answered = [client.post("/predict", json=row, headers={"X-Request-ID": f"r{i}"}) for i in range(2000)]
+    answered = [client.post("/predict", json=row, headers={"X-Request-ID": f"r{i}"}) for i in range(600)]
     by_version = [r.get_json()["model_version"] for r in answered]
     assert all(r.headers["X-Model-Version"] == v for r, v in zip(answered, by_version, strict=True))
     share = by_version.count(challenger) / len(by_version)
-    assert 0.07 < share < 0.13, share  # 10 % +- 4.5 standard errors (sd 0.0067 at n = 2000)
+    assert 0.05 < share < 0.15, share  # 10 % +- 4 standard errors (sd 0.012 at n = 600); the ids are fixed
     for client_id in ("alice", "bob", "carol"):
         seen = {client.post("/predict", json=row, headers={"X-Client-ID": client_id}).get_json()["model_version"]
                 for _ in range(20)}

@@ -1,7 +1,8 @@
 """`make bench`: load the service on loopback and compare, in the same run, against a ceiling and a baseline.
 
 - ceiling: a bare WSGI app (workshop/bare_app.py) under the SAME gunicorn settings as production mode;
-- production: `gunicorn -c app/gunicorn_conf.py` (2 workers), data drift monitoring on, then off;
+- production: `gunicorn -c app/gunicorn_conf.py` (2 workers), data drift monitoring and prediction logging
+  (lesson 06) on; then drift monitoring off; then prediction logging off (FEEDBACK=off);
 - model versions (lesson 07): a 90/10 split between the linear champion and a boosted-trees challenger, and
   shadow mode (the champion answers, the challenger scores off the response path: its latency cost, and the
   share of records its bounded queue had to drop at full load);
@@ -41,7 +42,7 @@ BENCH_DIR = RUN_DIR / "bench"
 WRK_SCRIPT = 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{body}]==]\n'
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}  # to milliseconds
 PERCENTILE_LINE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
-GOALS = {"share_of_ceiling": 0.50, "drift_on_off": 0.95, "columnar_rows_per_s": 50_000}
+GOALS = {"share_of_ceiling": 0.50, "drift_on_off": 0.95, "logging_on_off": 0.85, "columnar_rows_per_s": 50_000}
 
 
 class WrkOutputError(ValueError):
@@ -215,12 +216,16 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
     body = bodies(batch_rows)
     no_profile = without_drift_profile(model_dir, BENCH_DIR / "model-without-profile")
     versioned = versioned_copies(model_dir, BENCH_DIR / "versions")
-    production = dict(production=True, workers=2, threads=2, run_dir=BENCH_DIR)
+    feedback_db = BENCH_DIR / "feedback.sqlite"  # the bench's own label store, emptied each run
+    for stale in BENCH_DIR.glob("feedback.sqlite*"):
+        stale.unlink()
+    production = dict(production=True, workers=2, threads=2, run_dir=BENCH_DIR, env={"FEEDBACK_DB": str(feedback_db)})
     servers = {"ceiling": CeilingServer(**production),
                "production": AppServer(model_dir=model_dir, **production),
                "drift_off": AppServer(model_dir=no_profile, **production),
-               "split": AppServer(model_dir=versioned["split"], **production),
-               "shadow": AppServer(model_dir=versioned["shadow"], **production),
+               "logging_off": AppServer(model_dir=model_dir, **{**production, "env": {"FEEDBACK": "off"}}),
+               **{mode: AppServer(model_dir=versioned[mode], **{**production, "env": {  # own label stores
+                   "FEEDBACK_DB": str(feedback_db.with_name(f"feedback.sqlite.{mode}"))}}) for mode in ("split", "shadow")},
                "naive": NaiveServer(model_dir=model_dir, run_dir=BENCH_DIR)}
     runs: dict[str, list[dict]] = {name: [] for name in servers}
     batch: dict[str, dict] = {}
@@ -229,7 +234,7 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
             server.start()
             check_answers(f"{server.url}/predict", body["single"])
         for _ in range(rounds):
-            for name in ("ceiling", "production", "drift_off", "split", "shadow"):
+            for name in ("ceiling", "production", "drift_off", "logging_off", "split", "shadow"):
                 runs[name].append(measure(servers[name], "/predict", body["single"], seconds, connections))
         runs["naive"].append(measure(servers["naive"], "/predict", body["single"], seconds, connections))
         shadow_dropped = shadow_drop_share(servers["shadow"].url)
@@ -251,9 +256,15 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
             "batch_rows": batch_rows, "rounds": rounds, "seconds": seconds, "connections": connections}
 
 
-LABELS = {"ceiling": "ceiling: bare WSGI, same gunicorn", "production": "production: gunicorn, drift on",
-          "drift_off": "production, drift monitoring off", "split": "split 90/10: linear + boosted trees",
-          "shadow": "shadow: linear answers, trees shadow", "naive": "baseline: naive seed-style app"}
+LABELS = {"ceiling": "ceiling: bare WSGI, same gunicorn", "production": "production: drift + pred. log on",
+          "drift_off": "production, drift monitoring off", "logging_off": "production, prediction log off",
+          "split": "split 90/10: linear + boosted trees", "shadow": "shadow: linear answers, trees shadow",
+          "naive": "baseline: naive seed-style app"}
+
+
+def _ratio(single: dict, off: str) -> float | None:
+    """production / the case without one feature (None when that case was not run)."""
+    return single["production"]["req_per_s"] / single[off]["req_per_s"] if off in single else None
 
 
 def _goal(value: float, goal: float) -> str:
@@ -298,6 +309,8 @@ def report(results: dict) -> str:
               f"production / ceiling throughput: {share:.2f} ({_goal(share, GOALS['share_of_ceiling'])}); "
               f"p99 {prod['p99_ms']:.1f} ms vs the ceiling's {ceiling['p99_ms']:.1f} ms",
               f"drift monitoring on / off throughput: {on_off:.2f} ({_goal(on_off, GOALS['drift_on_off'])})",
+              *([f"prediction logging on / off throughput: {logged:.2f} ({_goal(logged, GOALS['logging_on_off'])})"]
+                if (logged := _ratio(single, "logging_off")) else []),
               *_cpu_ratios(ceiling, prod, single["drift_off"]),
               f"production / naive baseline throughput: {prod['req_per_s'] / naive['req_per_s']:.1f}x",
               *_versions_lines(prod, single["split"], single["shadow"], results.get("shadow_dropped_share")),

@@ -26,6 +26,9 @@ class LocalKernelManager(AsyncKernelManager):
 
 def run_notebook(path: Path, quick: bool = True, out_dir: Path = BUILD_DIR, **parameters) -> Path:
     """Execute one notebook; its `parameters` cell gets quick=... plus any overrides."""
+    edition = Path(path).resolve().parent
+    if edition != NOTEBOOKS_DIR and edition.is_relative_to(NOTEBOOKS_DIR):  # notebooks/it/ -> build/it/
+        out_dir = out_dir / edition.relative_to(NOTEBOOKS_DIR)
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / Path(path).name
     papermill.execute_notebook(str(path), str(output), parameters={"quick": quick, **parameters},
