@@ -15,7 +15,7 @@ PYTEST_PARALLEL ?= -n 3 --dist worksteal
 # What `make test-fast` leaves out: real binaries, notebooks, load (each marked in pytest).
 FAST_MARKERS := not slow and not stack and not notebook and not soak
 
-.PHONY: help setup system-deps preflight student italian workshop test test-fast soak lab up down status serve serve-prod webhook bench lint clean
+.PHONY: help setup system-deps preflight student italian workshop test test-fast soak lab up down status serve serve-prod webhook release bench lint clean
 
 help:
 	@echo "setup     create .venv with pinned dependencies (+ Prometheus/Alertmanager when missing)"
@@ -30,6 +30,7 @@ help:
 	@echo "up/down/status  the monitoring stack (Docker if an engine answers, else local binaries)"
 	@echo "serve     the model app, single process, on 127.0.0.1:8000 (serve-prod: gunicorn, 2 workers)"
 	@echo "webhook   the alert-notification receiver on :5001 (where Alertmanager posts; reachable from containers)"
+	@echo "release   gate a candidate model against the champion, then deploy it as a canary (CANDIDATE=dir or version)"
 	@echo "bench     production mode vs a bare-WSGI ceiling and the seed's naive app, ratios (BENCH_ARGS=\"--rounds 1\")"
 	@echo "lint      ruff + notebooks have no outputs"
 
@@ -88,6 +89,13 @@ serve-prod: setup
 
 webhook: setup
 	$(PY) -m workshop.webhook --host 0.0.0.0 --port 5001
+
+# `make release CANDIDATE=models/lr-1a2b3c4d` (or a version under models/); MODE=shadow, WEIGHT=0.2 optional.
+MODE ?= canary
+WEIGHT ?= 0.1
+release: setup
+	@test -n "$(CANDIDATE)" || { echo "usage: make release CANDIDATE=<model folder or version>"; exit 2; }
+	$(PY) -m workshop.release "$(CANDIDATE)" --mode $(MODE) --weight $(WEIGHT)
 
 bench: setup
 	@$(PY) -m workshop.system_deps --bench

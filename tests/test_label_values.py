@@ -7,92 +7,33 @@ and each PromQL label matcher is checked against the label values seen.
 """
 import json
 import re
-from collections import defaultdict
 
 import pytest
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
 from app.main import create_app
-from workshop.promql import DASHBOARDS_DIR, dashboard_queries
-from workshop.rules import RULE_TESTS_DIR, load_rules
-
-# Labels the app does not set: Prometheus adds job/instance to every target, a recording rule adds edge.
-NOT_FROM_THE_APP = {"job", "instance", "edge", "le", "__name__"}
-SELECTOR = re.compile(r'\{([^{}]*)\}')
-# Values that depend on the trained model: a selector or test series must have their shape.
-MODEL_SPECIFIC = {"version": r"(lr|gb)-[0-9a-f]{8}"}  # workshop/training.py: <kind>-<sha256[:8]>
-MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
-
-
-def matchers(expr: str) -> list[tuple[str, str, str]]:
-    """(label, operator, value) of every label matcher in a PromQL expression."""
-    return [m for selector in SELECTOR.findall(expr) for m in MATCHER.findall(selector)]
-
-
-def promql_sources() -> dict[str, str]:
-    sources = {f"rule {r.name} ({r.file})": r.expr for r in load_rules()}
-    sources.update({f"panel {q.title!r}": q.expr for q in dashboard_queries(DASHBOARDS_DIR)})
-    return sources
-
-
-def promtool_test_series() -> dict[str, str]:
-    """Input series of the promtool unit tests: they must look like what the app really exports."""
-    series = {}
-    for path in sorted(RULE_TESTS_DIR.glob("*.yml")):
-        for i, group in enumerate(yaml.safe_load(path.read_text())["tests"]):
-            for item in group.get("input_series", []):
-                series[f"{path.name} test {i}: {item['series']}"] = item["series"]
-    return series
-
-
-def dead_selectors(sources: dict[str, str], produced: dict[str, set[str]]) -> list[str]:
-    """Matchers that select (or exclude) a label value the app never produces, and unknown label names."""
-    problems = []
-    for where, expr in sources.items():
-        for label, op, value in matchers(expr):
-            if label in NOT_FROM_THE_APP:
-                continue
-            values = produced.get(label)
-            if label in MODEL_SPECIFIC and op in ("=", "!="):
-                if not re.fullmatch(MODEL_SPECIFIC[label], value):
-                    problems.append(f"{where}: {label}{op}{value!r} is not a {label} the app can export")
-            elif values is None:
-                problems.append(f"{where}: label {label!r} is not exported by the app")
-            elif op in ("=", "!=") and value not in values:
-                problems.append(f"{where}: {label}{op}{value!r} but the app exports {label} in {sorted(values)}")
-            elif op in ("=~", "!~") and not any(re.fullmatch(value, v) for v in values):
-                problems.append(f"{where}: {label}{op}{value!r} matches none of {sorted(values)}")
-    return problems
-
-
-def drive_every_endpoint(client, row) -> None:
-    assert client.post("/predict", json=row).status_code == 200
-    assert client.post("/predict", json={**row, "V1": "x"}).status_code == 400
-    assert client.post("/predict", data="{}", content_type="text/plain").status_code == 415
-    assert client.post("/predict/batch", json={"records": [row] * 3}).status_code == 200
-    assert client.post("/predict/batch", json={"records": [row] * 1001}).status_code == 413
-    for path in ("/health", "/ready", "/metrics", "/admin/faults"):
-        assert client.get(path).status_code == 200
-    assert client.get("/no/such/path").status_code == 404
-    assert client.get("/predict").status_code == 405
-    assert client.post("/admin/faults", json={"error_rate": 1.0}).status_code == 200
-    assert client.post("/predict", json=row).status_code == 500  # the lesson's injected fault
-    assert client.delete("/admin/faults").status_code == 200
+from workshop.selectors import (
+    MODEL_SPECIFIC,
+    dead_selectors,
+    exported_by_app,
+    matchers,
+    metric_names,
+    promql_sources,
+    promtool_test_series,
+    unknown_metrics,
+)
 
 
 @pytest.fixture(scope="module")
-def produced(model_dir, records) -> dict[str, set[str]]:
-    """label name -> every value it takes in the app's /metrics after every endpoint was called."""
-    client = create_app(Settings(model_dir=model_dir, enable_faults=True, log_requests=False)).test_client()
-    drive_every_endpoint(client, records[1][0])
-    values = defaultdict(set)
-    for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True)):
-        for sample in family.samples:
-            for label, value in sample.labels.items():
-                values[label].add(value)
-    return dict(values)
+def exported(model_dir, records):
+    """Metric names and label values in the app's /metrics after every endpoint was called."""
+    return exported_by_app(model_dir, records[1][0])
+
+
+@pytest.fixture(scope="module")
+def produced(exported) -> dict[str, set[str]]:
+    """label name -> every value it takes."""
+    return exported.labels
 
 
 def test_the_app_exports_the_labels_the_lessons_rely_on(produced):
@@ -140,3 +81,23 @@ def test_scrapes_are_not_logged_as_requests(model_dir, capsys):
     client.get("/health")
     paths = [json.loads(line).get("path") for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert paths == ["/health"]
+
+
+def test_rules_and_panels_name_only_metrics_the_app_exports_or_a_rule_records(exported):
+    sources = promql_sources()
+    assert sum(len(metric_names(e)) for e in sources.values()) >= 20  # the parser found the names
+    assert unknown_metrics(sources, exported.names) == []
+
+
+def test_the_metric_check_catches_a_renamed_metric(exported):
+    """Renaming prediction_latency_seconds in the app would silently empty the latency panels and rules."""
+    renamed = {n.replace("prediction_latency_seconds", "predict_latency_seconds") for n in exported.names}
+    problems = unknown_metrics(promql_sources(), renamed)
+    assert problems and all("'prediction_latency_seconds" in p for p in problems), problems
+    assert any(p.startswith("panel ") for p in problems) and any(p.startswith("rule ") for p in problems)
+
+
+def test_metric_names_skips_functions_keywords_label_lists_and_strings():
+    expr = ('histogram_quantile(0.95, sum by (le) (rate(prediction_latency_seconds_bucket{job="a b"}[5m]))) '
+            '/ ignoring(edge) group_left job:x:rate5m offset 1m > bool 0 and on (job) up == 1 or vector(1)')
+    assert metric_names(expr) == {"prediction_latency_seconds_bucket", "job:x:rate5m", "up"}
