@@ -15,7 +15,7 @@ import yaml
 from nbclient import NotebookClient
 from test_notebooks import isolated_parameters, lesson_tree, use_tree
 
-from workshop import italian, nblint
+from workshop import italian, italian_translations, nblint
 from workshop.italian import IT_DIR, IT_STUDENT_DIR, PROLOGUE, TRANSLATIONS_DIR
 from workshop.paths import APP_DIR, NOTEBOOKS_DIR
 from workshop.run_notebooks import LocalKernelManager
@@ -199,7 +199,8 @@ def test_a_translated_message_must_keep_its_values(translation):
 def test_scaffold_records_new_english_and_marks_stale_entries(tmp_path, monkeypatch):
     notebooks = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS_DIR, notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "kernel-ipc-*"))
-    monkeypatch.setattr(italian, "TRANSLATIONS_DIR", notebooks / "it" / "translations")
+    monkeypatch.setattr(italian_translations, "TRANSLATIONS_DIR",  # where translation_path reads it
+                         notebooks / "it" / "translations")
     lesson = notebooks / ITALIAN[0].name
     nb = read(lesson)
     index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and i > 0)
