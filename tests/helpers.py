@@ -61,3 +61,14 @@ def schema_errors(*paths: Path, schema: str) -> dict[str, list[str]]:
         errors[error["filename"]].append(f"{error['path']}: {error['message']}")
     assert (result.returncode == 0) == (report["status"] == "ok") == (not any(errors.values())), result
     return errors
+
+
+# ---------------------------------------------------------------- end-to-end fixtures' teardown
+def stop_traffic_then(traffic, *parts) -> None:
+    """Stop the background traffic first (so no request meets a stopped server), then each part in order
+    (app, stack, webhook receiver); a part that never started is None."""
+    if traffic is not None:
+        traffic.stop()
+    for part in parts:
+        if part is not None:
+            part.stop()

@@ -11,6 +11,7 @@ import matplotlib
 import pandas as pd
 import pytest
 import requests
+from helpers import stop_traffic_then
 
 from workshop import alerts, promql
 from workshop.appserver import AppServer
@@ -43,11 +44,7 @@ def lesson(tmp_path_factory, model_dir):
         traffic = run_in_background(f"{app.url}/predict", rate=20, concurrency=8, seed=0)
         yield {"receiver": receiver, "app": app, "stack": stack, "traffic": traffic}
     finally:
-        if traffic is not None:
-            traffic.stop()
-        for part in (app, stack, receiver):
-            if part is not None:
-                part.stop()
+        stop_traffic_then(traffic, app, stack, receiver)
 
 
 def set_fault(app: AppServer, **settings) -> None:

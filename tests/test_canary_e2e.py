@@ -9,6 +9,7 @@ import time
 
 import pytest
 import requests
+from helpers import stop_traffic_then
 
 from app.versions import DEPLOYMENT
 from workshop import canary, promql, release
@@ -40,11 +41,7 @@ def pipeline(tmp_path_factory, model_dir):
         yield {"models": models, "good": good, "slow": slow, "flaky": flaky, "receiver": receiver, "app": app, "stack": stack,
                "traffic": traffic}
     finally:
-        if traffic is not None:
-            traffic.stop()
-        for part in (app, stack, receiver):
-            if part is not None:
-                part.stop()
+        stop_traffic_then(traffic, app, stack, receiver)
 
 
 def serving(app) -> str:
