@@ -118,7 +118,8 @@ def _fault_paths() -> dict:
     """/admin/faults, which exists only when the alerting lesson's faults are enabled."""
     settings = {"type": "object", "additionalProperties": False, "properties": {
         "latency_seconds": {"type": "number", "minimum": 0, "maximum": 30},
-        "error_rate": {"type": "number", "minimum": 0, "maximum": 1}}}
+        "error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "version": {"type": "string", "description": "only this model version's requests; empty: all"}}}
     answer = _json({**settings, "required": list(settings["properties"])}, "the faults now active")
     return {"/admin/faults": {
         "get": {"summary": "lesson faults now active", "responses": {"200": answer}},
