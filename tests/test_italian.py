@@ -12,8 +12,8 @@ import nbformat
 import papermill
 import pytest
 import yaml
+from helpers import isolated_parameters, lesson_tree, use_tree
 from nbclient import NotebookClient
-from test_notebooks import isolated_parameters, lesson_tree, use_tree
 
 from workshop import italian, italian_translations, nblint
 from workshop.italian import IT_DIR, IT_STUDENT_DIR, PROLOGUE, TRANSLATIONS_DIR

@@ -6,13 +6,11 @@ rebuild the committed app/), or one alone (`pytest -m notebook_alone -k 02_`).
 """
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
+from helpers import isolated_parameters, lesson_tree, use_tree
 
 from app.model import CARD
 from workshop import exercise_proof, lessons, nblint, nbsync
@@ -128,48 +126,6 @@ def test_notebooks_are_numbered_in_order_without_gaps():
 
 
 # ---------------------------------------------------------------- the lessons run, headless
-
-# What the lessons read besides app/: copied into a scratch tree whose workshop/ then resolves every path there
-# (REPO_ROOT, .run/, the service's working directory), so a run never touches this checkout.
-LESSON_TREE = ("notebooks", "workshop", "prometheus", "grafana-provisioning", "docs", "docker-compose.yml",
-               ".env.example")
-SKIP = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
-
-
-def lesson_tree(root: Path, app_files: bool) -> Path:
-    """A copy of the repository's lesson material under `root`, with app/ as committed or EMPTY."""
-    repo = APP_DIR.parent
-    for name in LESSON_TREE:
-        source = repo / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=SKIP)
-        elif source.exists():
-            shutil.copy2(source, root / name)
-    (root / "data").symlink_to(repo / "data")  # creditcard.csv, if the user added it (read only)
-    if app_files:
-        shutil.copytree(APP_DIR, root / "app", ignore=SKIP)
-    else:
-        (root / "app").mkdir()
-    return root
-
-
-def use_tree(root: Path, monkeypatch) -> None:
-    """Make the kernel and every process it starts import `app` and `workshop` from `root`, and prove it."""
-    monkeypatch.setenv("PYTHONPATH", str(root))
-    found = subprocess.run([sys.executable, "-c", "import app, workshop; print(list(app.__path__)[0]); "
-                            "print(workshop.__file__)"], cwd=root / "notebooks", capture_output=True, text=True,
-                           check=True).stdout.split()
-    assert found == [str(root / "app"), str(root / "workshop" / "__init__.py")], found
-
-
-def isolated_parameters(path: Path, tmp_path: Path, models_dir: Path) -> dict:
-    """Quick parameters that keep a notebook off the default ports and folders, for those it declares."""
-    candidates = {"quick": True, "prometheus_port": 0, "alertmanager_port": 0, "app_port": 0,
-                  "stack_dir": str(tmp_path / "stack"), "models_dir": str(models_dir)}
-    declared = papermill.inspect_notebook(str(path))
-    assert "quick" in declared, f"{path.name}: the parameters cell must declare `quick`"
-    return {name: value for name, value in candidates.items() if name in declared}
-
 
 def lesson_specific_problems(path: Path, models_dir: Path) -> list[str]:
     """What one lesson must have produced besides running: checked right after it ran."""
