@@ -132,12 +132,17 @@ def test_proof_passes_a_lesson_whose_checks_fail_on_stubs_and_pass_on_solutions(
     assert all(c.execution_count for c in executed.cells if c.cell_type == "code")
 
 
-def test_proof_stops_at_a_lesson_cell_that_fails_and_names_it(tmp_path):
+def prove_edited_practice(tmp_path, cell: int, old: str, new: str) -> exercise_proof.Proof:
+    """Run the proof on a copy of the practice lesson with one cell edited (old -> new)."""
     nb = nbformat.read(PRACTICE, as_version=4)
-    nb.cells[5].source = nb.cells[5].source.replace("n_fraud", "n_frauds")
-    broken = tmp_path / PRACTICE.name
-    nbformat.write(nb, broken)
-    proof = exercise_proof.prove(broken, {"out_dir": str(tmp_path / "out")})
+    nb.cells[cell].source = nb.cells[cell].source.replace(old, new)
+    edited = tmp_path / PRACTICE.name
+    nbformat.write(nb, edited)
+    return exercise_proof.prove(edited, {"out_dir": str(tmp_path / "out")})
+
+
+def test_proof_stops_at_a_lesson_cell_that_fails_and_names_it(tmp_path):
+    proof = prove_edited_practice(tmp_path, 5, "n_fraud", "n_frauds")
     assert proof.problems == ["99_practice_exercises.ipynb cell 5 (`labels = [0] * n_legit + [1] * n_frauds`) "
                               "raises NameError: name 'n_frauds' is not defined (the run stopped there)"]
     assert not proof.complete and proof.checks == []
@@ -165,11 +170,7 @@ def test_what_counts_as_failing_on_the_stub():
 
 
 def test_proof_catches_a_check_that_fails_on_the_solution(tmp_path):
-    nb = nbformat.read(PRACTICE, as_version=4)
-    nb.cells[9].source = nb.cells[9].source.replace("== 0.25", "== 0.5")
-    broken = tmp_path / PRACTICE.name
-    nbformat.write(nb, broken)
-    proof = exercise_proof.prove(broken, {"out_dir": str(tmp_path / "out")})
+    proof = prove_edited_practice(tmp_path, 9, "== 0.25", "== 0.5")
     assert [p.split(":")[0] for p in proof.problems] == [
         "99_practice_exercises.ipynb · Your turn 1 · Fraud share of a batch (solution cell 8, check cell 9) "
         "fails on the solution"]

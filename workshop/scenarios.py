@@ -62,6 +62,12 @@ def _check_finite(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
+def _check_share(share: float, example: str) -> None:
+    _check_finite("SHARE", share)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"SHARE is a fraction in [0, 1] ({example}), got {share:g}")
+
+
 @dataclass(frozen=True)
 class SuddenShift(Step):
     feature: str
@@ -138,9 +144,7 @@ class FraudShare(Step):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_finite("SHARE", self.share)
-        if not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"SHARE is a fraction in [0, 1] (0.10 means 10 %), got {self.share:g}")
+        _check_share(self.share, "0.10 means 10 %")
 
     @property
     def spec(self) -> str:
@@ -162,9 +166,7 @@ class ConceptDrift(Step):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_finite("SHARE", self.share)
-        if not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"SHARE is a fraction in [0, 1] (0.8 means 80 % of frauds disguised), got {self.share:g}")
+        _check_share(self.share, "0.8 means 80 % of frauds disguised")
 
     @property
     def spec(self) -> str:
