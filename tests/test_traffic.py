@@ -245,3 +245,38 @@ def test_against_the_real_app(app, scrape, df):
     probabilities = np.array([r.fraud_probability for r in results])
     labels = np.array([r.label for r in results])
     assert probabilities[labels == 1].mean() > probabilities[labels == 0].mean()
+
+
+# ---------------------------------------------------------------- progress output that stays short
+
+def test_a_logged_run_prints_a_few_plain_lines(server, df, capsys):
+    """Output that is not a terminal (a CI log, a pipe): a line at each quarter of the run, no carriage return."""
+    summary = simulate(server.url, df, rate=100, count=250, concurrency=2, progress=True)
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert summary.sent == 250 and out == ""
+    assert "\r" not in err and 2 <= len(lines) <= 5, lines
+    assert "250/250" in lines[-1] and lines[-1].startswith("traffic clean: 100%"), lines
+
+
+@pytest.mark.slow
+def test_a_notebook_executed_headless_saves_one_progress_line(server, tmp_path):
+    """papermill (as CI and `make workshop` run the lessons): a 5 s run saves ONE line, its final state.
+    Before workshop.progress, tqdm's text bar saved one `\\r` fragment per refresh (about one a second)."""
+    import nbformat
+    import papermill
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from workshop.data import load_dataset\n"
+        "from workshop.traffic import simulate\n"
+        "df, _ = load_dataset(source='synthetic', n_rows=2_000, seed=5)\n"
+        f"summary = simulate({server.url!r}, df, rate=20, duration=5, concurrency=2)\n"
+        "assert summary.sent >= 90")]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill.execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", kernel_name="python3",
+                               cwd=str(REPO_ROOT), progress_bar=False)
+    outputs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs
+    texts = [o.get("text") or o.get("data", {}).get("text/plain", "") for o in outputs]
+    assert len(outputs) == 1 and "\r" not in texts[0] and len(texts[0].splitlines()) == 1, texts
+    assert texts[0].startswith("traffic clean: 100%") and "100/100" in texts[0], texts

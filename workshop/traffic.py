@@ -30,9 +30,10 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 import requests
-from tqdm import tqdm  # plain text bar: unlike the widget, it reads right in a saved notebook
+from tqdm import tqdm
 
 from workshop.data import load_dataset
+from workshop.progress import progress_bar
 from workshop.scenario_stream import stream
 from workshop.scenarios import Scenario, parse_scenario
 from workshop.traffic_summary import Result, Summary
@@ -186,10 +187,8 @@ def simulate(url: str = DEFAULT_URL, df: pd.DataFrame | None = None, *, rate: fl
     if df is None:
         df = default_dataset(seed)
     stop_event = stop_event or threading.Event()
-    in_kernel = "ipykernel" in sys.modules  # a notebook: the bar goes to stdout, redrawn once a second
-    bar = tqdm(total=_expected_total(rate, duration, count), disable=not progress, unit="req",
-               desc=f"traffic {scenario.name}", file=sys.stdout if in_kernel else None,
-               mininterval=1.0 if in_kernel else 0.1, ncols=100 if in_kernel else None, dynamic_ncols=not in_kernel)
+    # one line updated in place in a notebook, a live bar in a terminal, a few plain lines in a log
+    bar = progress_bar(_expected_total(rate, duration, count), f"traffic {scenario.name}", "req", progress)
     run = _Run(stream(df, scenario, seed=seed, with_label=True), rate, count, duration, stop_event, bar,
                on_result)
     workers = [threading.Thread(target=_worker, args=(run, url, timeout), daemon=True,
