@@ -207,22 +207,35 @@ def notify(webhook_url: str, result: CanaryResult) -> dict:
 # ---------------------------------------------------------------- the timeline
 
 def plot_canary(result: CanaryResult, ax=None):
-    """P95 latency of both versions at every look, the latency limit, and the decision; Axes returned."""
+    """P95 latency of both versions at every look, the failed looks, and the decision; Axes returned.
+    A linear axis from 0 when the latencies are alike; a log axis (ticks in ms) when they differ by over 20x."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 3.8))
     steps = result.steps
-    ax.plot(steps["t_s"], steps["p95_champion_s"] * 1000, "o-", color="#1f77b4", label=f"champion {result.champion}")
-    ax.plot(steps["t_s"], steps["p95_candidate_s"] * 1000, "s-", color="#ff7f0e", label=f"candidate {result.candidate}")
-    ax.set_yscale("log")
+    ms = steps[["p95_champion_s", "p95_candidate_s"]].to_numpy(dtype=float) * 1000
+    ax.plot(steps["t_s"], ms[:, 0], "o-", color="#1f77b4", label=f"champion {result.champion}")
+    ax.plot(steps["t_s"], ms[:, 1], "s-", color="#ff7f0e", label=f"candidate {result.candidate}")
+    seen = ms[np.isfinite(ms) & (ms > 0)]
+    wide = seen.size > 0 and seen.max() / seen.min() > 20
     failed = steps[steps["failures"].map(bool)]
-    ax.scatter(failed["t_s"], failed["p95_candidate_s"].fillna(0) * 1000 + 1e-3, marker="o", s=260,
-               facecolors="none", edgecolors="#d62728", linewidths=2, zorder=3, label="look with a failed check")
+    ax.scatter(failed["t_s"], failed["p95_candidate_s"].fillna(0) * 1000 + (1e-3 if wide else 0), marker="o",
+               s=260, facecolors="none", edgecolors="#d62728", linewidths=2, zorder=3,
+               label="look with a failed check")
+    if wide:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} ms"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_ylim(0, 1.25 * seen.max() if seen.size else 1)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:g} ms"))
     colour = "#2ca02c" if result.decision == PROMOTE else "#d62728"
     ax.axvline(steps["t_s"].iloc[-1], color=colour, ls="--", label=f"{result.decision} after {result.seconds:.0f} s")
     ax.set_xlim(0, steps["t_s"].max() * 1.05 + 1)
-    ax.set(xlabel="seconds since the canary started", ylabel="P95 latency (ms, log scale)",
+    ax.set(xlabel="seconds since the canary started", ylabel="P95 latency (ms" + (", log scale)" if wide else ")"),
            title=f"Canary {result.candidate} at {result.weight:.0%} of the traffic: {result.decision}")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
