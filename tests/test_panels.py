@@ -59,6 +59,7 @@ def test_legend_follows_grafana_legend_format():
     (0.99921, "percentunit", 2, "99.92 %"), (0.00172, "percentunit", None, "0.17 %"),
     (2.5, "suffix: pred/s", None, "2.5 pred/s"), (12345.0, None, None, "12,345"), (0.5, "short", 1, "0.5"),
     (math.nan, "s", None, "NaN"), (math.inf, None, None, "∞"),
+    (0.0, "s", None, "0 s"), (90.0, "s", None, "1.5 min"), (3 * 3600.0, "s", None, "3 h"),
 ])
 def test_format_value(value, unit, decimals, text):
     assert panel_format.format_value(value, unit, decimals) == text
@@ -103,6 +104,26 @@ def test_timeseries_draws_one_line_per_series_and_skips_empty_ones(ax):
     assert sorted(line.get_label() for line in ax.lines) == ["fraud", "non_fraud"]
     assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 0.3  # panel min 0, headroom above the data
     assert ax.get_title(loc="left") == "Throughput"
+
+
+LABEL_DELAY = next(p for p in promql.dashboard_panels(json.loads(
+    (OVERVIEW_DASHBOARD.parent / "ml-model-quality.json").read_text()), rows=False) if p["title"] == "Label delay")
+
+
+def y_tick_labels(ax) -> list[str]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    return [t.get_text() for t, v in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True) if low <= v <= high]
+
+
+@pytest.mark.parametrize("delays_s, unit", [([1.8, 2.1, 6.5, 7.2], " s"), ([0.0021, 0.0035], " ms"),
+                                            ([2 * 3600, 5 * 3600, 9 * 3600], " h"), ([20 * 60, 47 * 60], " min"), ([40 * 60, 95 * 60], " h")])
+def test_a_duration_axis_reads_zero_as_0_and_one_unit_throughout(ax, delays_s, unit):
+    """Lesson 06's label-delay panel: no "0 µs" at the origin, no µs/ms/s mix; hours when delays are hours."""
+    data = PanelData(series=[(target("q", "{{version}} p90"), series(delays_s, version="lr-1"))])
+    assert panel_drawers.draw_panel(ax, LABEL_DELAY, data) == OK
+    labels = y_tick_labels(ax)
+    assert labels[0] == "0" and len(labels) >= 3 and all(t.endswith(unit) for t in labels[1:]), labels
 
 
 def test_many_series_name_only_the_highest_in_the_legend(ax):

@@ -9,10 +9,10 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FuncFormatter
 
 from workshop.panel_format import (
     alerts_frame,
+    axis_ticks,
     bucket_counts,
     class_color,
     color,
@@ -68,7 +68,7 @@ def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
         low = _defaults(panel)["min"]
         high = np.nanmax([np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.lines])
         ax.set_ylim(low, low + 1.15 * (high - low) if high > low else None)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, unit)))
+    axis_ticks(ax.yaxis, unit)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
@@ -225,7 +225,7 @@ def draw_bargauge(ax, panel: dict, data: PanelData) -> str:
     for y, v in zip(positions, values, strict=True):
         ax.text(v, y, " " + format_value(v, defaults.get("unit"), defaults.get("decimals")), va="center",
                 fontsize=7)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, defaults.get("unit"))))
+    axis_ticks(ax.xaxis, defaults.get("unit"))
     ax.tick_params(axis="x", labelsize=7)
     ax.grid(alpha=0.3, axis="x")
     return OK

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 from matplotlib.colors import is_color_like
+from matplotlib.ticker import Formatter, MaxNLocator
 
 GRAFANA_COLORS = {"green": "tab:green", "red": "tab:red", "blue": "tab:blue", "purple": "tab:purple",
                   "orange": "tab:orange", "yellow": "gold", "dark-orange": "darkorange", "text": "black"}
@@ -42,11 +43,61 @@ def format_value(value: float, unit: str | None = None, decimals: int | None = N
     if unit == "percent":
         return f"{value:.{2 if decimals is None else decimals}f} %"
     if unit == "s":
-        for scale, name in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-            if abs(value) >= scale or name == "µs":
-                return _number(value / scale, decimals) + " " + name
+        if value == 0:
+            return "0 s"
+        scale, name = duration_unit(value)
+        return _number(value / scale, decimals) + " " + name
     suffix = unit.removeprefix("suffix:").strip() if unit and unit.startswith("suffix:") else ""
     return _number(value, decimals) + (f" {suffix}" if suffix else "")
+
+
+DURATION_UNITS = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"), (1e-3, "ms"), (1e-6, "µs"))
+
+
+def duration_unit(seconds: float) -> tuple[float, str]:
+    """(seconds per unit, name) of the largest unit `seconds` is at least one of (µs below a millisecond)."""
+    return next(((scale, name) for scale, name in DURATION_UNITS if abs(seconds) >= scale), DURATION_UNITS[-1])
+
+
+class AxisFormatter(Formatter):
+    """Tick labels in a panel's unit. Zero reads "0"; a duration axis uses ONE unit throughout, the one that suits
+    the top of the axis (0, 2 s, 4 s ... or 0, 0.5 h, 1 h ...), never a mix of µs, ms and s."""
+
+    def __init__(self, unit: str | None):
+        self.unit = unit
+
+    def __call__(self, value: float, pos=None) -> str:
+        if value == 0:
+            return "0"
+        if self.unit != "s":
+            return format_value(value, self.unit)
+        scale, name = duration_unit(_axis_top(self.axis, value))
+        return f"{_number(value / scale, None)} {name}"
+
+
+class DurationLocator(MaxNLocator):
+    """Round ticks in the unit AxisFormatter will print (0, 15, 30, 45 min rather than 0, 1000, 2000 s)."""
+
+    def __init__(self):
+        super().__init__(nbins=6, steps=[1, 2, 2.5, 5, 10])
+
+    def tick_values(self, vmin, vmax):
+        scale, _ = duration_unit(max(abs(vmin), abs(vmax)))
+        return super().tick_values(vmin / scale, vmax / scale) * scale
+
+
+def axis_ticks(axis, unit: str | None) -> None:
+    """Grafana-like ticks on a matplotlib axis (ax.yaxis / ax.xaxis) for a panel's unit."""
+    axis.set_major_formatter(AxisFormatter(unit))
+    if unit == "s":
+        axis.set_major_locator(DurationLocator())
+
+
+def _axis_top(axis, fallback: float) -> float:
+    if axis is None:
+        return abs(fallback)
+    top = max(abs(v) for v in axis.get_view_interval())
+    return top if np.isfinite(top) and top > 0 else abs(fallback)
 
 
 def _number(value: float, decimals: int | None) -> str:
