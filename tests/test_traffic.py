@@ -251,12 +251,12 @@ def test_against_the_real_app(app, scrape, df):
 
 def test_a_logged_run_prints_a_few_plain_lines(server, df, capsys):
     """Output that is not a terminal (a CI log, a pipe): a line at each quarter of the run, no carriage return."""
-    summary = simulate(server.url, df, rate=100, count=250, concurrency=2, progress=True)
+    summary = simulate(server.url, df, rate=200, count=200, concurrency=2, progress=True)
     out, err = capsys.readouterr()
     lines = err.splitlines()
-    assert summary.sent == 250 and out == ""
+    assert summary.sent == 200 and out == ""
     assert "\r" not in err and 2 <= len(lines) <= 5, lines
-    assert "250/250" in lines[-1] and lines[-1].startswith("traffic clean: 100%"), lines
+    assert "200/200" in lines[-1] and lines[-1].startswith("traffic clean: 100%"), lines
 
 
 @pytest.mark.slow
