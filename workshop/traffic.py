@@ -174,6 +174,7 @@ def simulate(url: str = DEFAULT_URL, df: pd.DataFrame | None = None, *, rate: fl
     concurrency: worker threads, each with its own requests.Session. seed and scenario fix the records sent
     (see workshop.scenarios; record i is the stream's i-th). Interrupting (Ctrl-C / kernel interrupt) stops
     the run and still returns the summary. on_result(Result) is called for every request, from the workers.
+    progress: a bar (workshop.progress): one line rewritten in place in a notebook, a few plain lines in a log.
     """
     if count is None and duration is None and stop_event is None:
         raise ValueError("give count and/or duration (or a stop_event): traffic needs a bound")
