@@ -16,3 +16,8 @@ app = Flask(__name__)
 def predict():
     request.get_data()
     return Response(BODY, content_type="application/json")
+
+
+@app.get("/ready")
+def ready():  # the benchmark waits for it before loading the server, as for every case
+    return Response(BODY, content_type="application/json")
