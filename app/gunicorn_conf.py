@@ -26,6 +26,7 @@ worker_class = "gthread"      # keep-alive connections and a few threads per wor
 threads = int(os.environ.get("APP_THREADS", "2"))
 keepalive = 5
 accesslog = None              # the app writes one structured JSON line per request itself
+control_socket_disable = True  # no runtime-management socket (gunicornc): nothing here uses it
 # Recycle each worker after about this many requests (jitter spreads the restarts; 0 turns it off):
 # a slow leak in a library then never grows without bound.
 max_requests = int(os.environ.get("APP_MAX_REQUESTS", "10000"))

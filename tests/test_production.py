@@ -78,6 +78,13 @@ def test_faults_are_not_reachable_in_production(production):
     assert requests.post(f"{production.url}/admin/faults", json={"error_rate": 1}, timeout=5).status_code == 404
 
 
+def test_no_runtime_management_socket_in_production(production):
+    """gunicorn >= 25 opens a control socket by default (gunicornc can add workers, reload, stop); production mode
+    uses none, so it opens none. Without the setting the log says "Control socket listening at ..."."""
+    log = production.log_path.read_text()
+    assert "Booting worker" in log and "control socket" not in log.lower(), log
+
+
 def test_a_recycled_worker_keeps_counts_and_gauges_sane(production, records, model_card):
     _, rows = records
     before = total_predictions(production.url)
