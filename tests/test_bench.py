@@ -4,6 +4,7 @@ The old parser searched for the first "99%" anywhere and crashed when a standard
 "72.99%" came first (stdev_share_ends_in_99.txt is a real report with its two "+/- Stdev" shares set to
 72.99% and 68.50%, the values that broke it). The benchmark itself is `make bench`, not a test.
 """
+import io
 import re
 from pathlib import Path
 
@@ -65,3 +66,33 @@ def test_the_old_unanchored_pattern_misreads_this_sample():
     text = (SAMPLES / "stdev_share_ends_in_99.txt").read_text()
     assert re.search(r"99%\s+(\S+)", text).group(1) == "Req/Sec"
     assert parse_wrk(text)["p99_ms"] == pytest.approx(7.83)
+
+
+def test_the_flask_floor_answers_what_the_ceiling_answers():
+    """The two reference cases differ only by Flask: same request read, same bytes back."""
+    from workshop.bare_app import BODY
+    from workshop.bare_app import app as bare_app
+    from workshop.flask_floor_app import app as floor_app
+
+    answer = floor_app.test_client().post("/predict", data=b'{"V1": 1}', content_type="application/json")
+    seen = {}
+    environ = {"CONTENT_LENGTH": "9", "wsgi.input": io.BytesIO(b'{"V1": 1}')}
+    body = b"".join(bare_app(environ, lambda status, headers: seen.update(status=status, headers=dict(headers))))
+    assert (answer.status, answer.data, answer.content_type) == (seen["status"], body, seen["headers"]["Content-Type"])
+    assert body == BODY
+
+
+def test_the_report_splits_the_gap_to_the_ceiling_into_flask_and_the_features():
+    from workshop.bench_report import report
+
+    def case(req_per_s, cpu_us):
+        return dict(req_per_s=req_per_s, p50_ms=1.0, p99_ms=5.0, errors=0, cpu_us=cpu_us)
+    single = {"ceiling": case(6000, 150), "flask_floor": case(3600, 250), "production": case(2000, 450),
+              "drift_off": case(2050, 440), "logging_off": case(2200, 410), "split": case(1900, 470),
+              "shadow": case(1800, 480), "naive": case(300, 3000)}
+    text = report({"single": single, "batch": {}, "cold_start_s": {"ceiling": 0.5, "production": 1.5},
+                   "rounds": 3, "seconds": 5, "connections": 8, "batch_rows": 1000})
+    assert "floor: empty Flask view, same gunicorn" in text
+    assert ("empty Flask view / ceiling throughput: 0.60 (the most a Flask app reaches); production / empty Flask "
+            "view: 0.56; server CPU per request: gunicorn + HTTP 150 us, Flask +100 us, the features +200 us") in text
+    assert "production / ceiling throughput: 0.33 (goal >= 0.5: NOT met)" in text

@@ -9,6 +9,7 @@ import requests
 from helpers import metric_value, scrape, total_predictions, worker_children
 
 from workshop.appserver import AppServer
+from workshop.paths import REPO_ROOT
 from workshop.polling import poll_until
 
 pytestmark = pytest.mark.slow
@@ -77,6 +78,13 @@ def test_faults_are_not_reachable_in_production(production):
     assert requests.post(f"{production.url}/admin/faults", json={"error_rate": 1}, timeout=5).status_code == 404
 
 
+def test_no_runtime_management_socket_in_production(production):
+    """gunicorn >= 25 opens a control socket by default (gunicornc can add workers, reload, stop); production mode
+    uses none, so it opens none. Without the setting the log says "Control socket listening at ..."."""
+    log = production.log_path.read_text()
+    assert "Booting worker" in log and "control socket" not in log.lower(), log
+
+
 def test_a_recycled_worker_keeps_counts_and_gauges_sane(production, records, model_card):
     _, rows = records
     before = total_predictions(production.url)
@@ -115,3 +123,20 @@ def test_buffered_drift_counts_survive_a_graceful_worker_exit(model_dir, records
                    what=f"worker {silent} to exit")
         assert drift_total(server.url) == 300 and drift_total(server.url, "V14") == 300
         assert total_predictions(server.url) == 300
+
+
+@pytest.mark.parametrize("environment, expected", [({}, 1), ({"OMP_NUM_THREADS": "2"}, 2)])
+def test_production_config_gives_each_worker_one_openmp_thread(environment, expected):
+    """OpenMP reads OMP_NUM_THREADS when the library loads: loading gunicorn's config must set it before scikit-learn
+    (and its OpenMP runtime) is imported, and leave an operator's own value alone. With the runtime's default
+    (one thread per core) scoring one record with the boosted trees cost ~6x the CPU."""
+    import subprocess
+    import sys
+
+    code = ("import runpy; runpy.run_path('app/gunicorn_conf.py'); import sklearn.ensemble; "
+            "from threadpoolctl import threadpool_info; "
+            "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'openmp'}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "PROMETHEUS_MULTIPROC_DIR")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         env={**env, **environment}, cwd=REPO_ROOT).stdout
+    assert out.strip() == f"[{expected}]", f"OpenMP threads in a production worker: {out}"

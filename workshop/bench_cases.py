@@ -33,6 +33,13 @@ class CeilingServer(AppServer):
         return [*super().command()[:-1], "workshop.bare_app:app"]
 
 
+class FlaskFloorServer(AppServer):
+    """An empty Flask view (workshop/flask_floor_app.py) under the same gunicorn command and environment."""
+
+    def command(self) -> list[str]:
+        return [*super().command()[:-1], "workshop.flask_floor_app:app"]
+
+
 class NaiveServer(AppServer):
     """The seed lesson's way of serving: Flask dev server, a DataFrame per request."""
 
@@ -127,7 +134,7 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
     for stale in BENCH_DIR.glob("feedback.sqlite*"):
         stale.unlink()
     production = dict(production=True, workers=2, threads=2, run_dir=BENCH_DIR, env={"FEEDBACK_DB": str(feedback_db)})
-    servers = {"ceiling": CeilingServer(**production),
+    servers = {"ceiling": CeilingServer(**production), "flask_floor": FlaskFloorServer(**production),
                "production": AppServer(model_dir=model_dir, **production),
                "drift_off": AppServer(model_dir=no_profile, **production),
                "logging_off": AppServer(model_dir=model_dir, **{**production, "env": {"FEEDBACK": "off"}}),
@@ -141,7 +148,7 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
             server.start()
             check_answers(f"{server.url}/predict", body["single"])
         for _ in range(rounds):
-            for name in ("ceiling", "production", "drift_off", "logging_off", "split", "shadow"):
+            for name in ("ceiling", "flask_floor", "production", "drift_off", "logging_off", "split", "shadow"):
                 runs[name].append(measure(servers[name], "/predict", body["single"], seconds, connections))
         runs["naive"].append(measure(servers["naive"], "/predict", body["single"], seconds, connections))
         shadow_dropped = shadow_drop_share(servers["shadow"].url)

@@ -3,7 +3,8 @@ against its goal."""
 
 GOALS = {"share_of_ceiling": 0.50, "drift_on_off": 0.95, "logging_on_off": 0.85, "columnar_rows_per_s": 50_000}
 
-LABELS = {"ceiling": "ceiling: bare WSGI, same gunicorn", "production": "production: drift + pred. log on",
+LABELS = {"ceiling": "ceiling: bare WSGI, same gunicorn", "flask_floor": "floor: empty Flask view, same gunicorn",
+          "production": "production: drift + pred. log on",
           "drift_off": "production, drift monitoring off", "logging_off": "production, prediction log off",
           "split": "split 90/10: linear + boosted trees", "shadow": "shadow: linear answers, trees shadow",
           "naive": "baseline: naive seed-style app"}
@@ -27,6 +28,19 @@ def _cpu_ratios(ceiling: dict, prod: dict, drift_off: dict) -> list[str]:
         return []
     return [f"server CPU per request (steadier than req/s on a shared machine): ceiling / production "
             f"{ceiling['cpu_us'] / prod['cpu_us']:.2f}, drift off / on {drift_off['cpu_us'] / prod['cpu_us']:.2f}"]
+
+
+def _floor_lines(ceiling: dict, floor: dict | None, prod: dict) -> list[str]:
+    """Where the gap to the ceiling goes: Flask itself (ceiling -> empty Flask view), then the lessons' features
+    (empty Flask view -> production)."""
+    if floor is None:
+        return []
+    cpu = ""
+    if None not in (ceiling.get("cpu_us"), floor.get("cpu_us"), prod.get("cpu_us")):
+        cpu = (f"; server CPU per request: gunicorn + HTTP {ceiling['cpu_us']:.0f} us, Flask "
+               f"+{floor['cpu_us'] - ceiling['cpu_us']:.0f} us, the features +{prod['cpu_us'] - floor['cpu_us']:.0f} us")
+    return [f"empty Flask view / ceiling throughput: {floor['req_per_s'] / ceiling['req_per_s']:.2f} (the most a Flask "
+            f"app reaches); production / empty Flask view: {prod['req_per_s'] / floor['req_per_s']:.2f}{cpu}"]
 
 
 def _versions_lines(prod: dict, split: dict, shadow: dict, dropped: float | None) -> list[str]:
@@ -55,6 +69,7 @@ def report(results: dict) -> str:
     lines += ["",
               f"production / ceiling throughput: {share:.2f} ({_goal(share, GOALS['share_of_ceiling'])}); "
               f"p99 {prod['p99_ms']:.1f} ms vs the ceiling's {ceiling['p99_ms']:.1f} ms",
+              *_floor_lines(ceiling, single.get("flask_floor"), prod),
               f"drift monitoring on / off throughput: {on_off:.2f} ({_goal(on_off, GOALS['drift_on_off'])})",
               *([f"prediction logging on / off throughput: {logged:.2f} ({_goal(logged, GOALS['logging_on_off'])})"]
                 if (logged := _ratio(single, "logging_off")) else []),
