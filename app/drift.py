@@ -4,12 +4,11 @@ The training reference profile (reference_profile.json, written with each model 
 monitored feature (V1..V28, Amount; not Time, which only grows) and for the fraud "score", the decile
 bin edges of the training data and the share of training rows in each bin (0.1 each, by construction).
 
-The app only counts: drift_bin_observations_total{version, feature, bin} += 1 for the bin each value falls in,
-`version` being the model version that scored the record, binned against THAT version's profile (one
-version here; lesson 07 serves several, each with its own score deciles). Counters merge exactly across
-gunicorn workers and across replicas, so the sliding window and the statistics (PSI, binned KS, the verdict)
-live in Prometheus recording rules (prometheus/rules/drift.yml), and every worker sees the same truth. The
-reference shares are exported as gauges next to the counts.
+The app only counts: drift_bin_observations_total{version, feature, bin} += 1 for the bin each value falls in
+of the profile of the model version that scored it (lesson 07 serves several versions, each with its own
+score deciles). Counters merge exactly across gunicorn workers and replicas, so the sliding window and the
+statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml).
+The reference shares are exported as gauges next to the counts.
 
 Cost per record: a copy of its values into a per-process numpy buffer. Under gunicorn every counter
 increment is a locked write to a memory-mapped file, and binning one record at a time costs as much as

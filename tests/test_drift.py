@@ -190,7 +190,7 @@ def test_the_app_serves_without_drift_monitoring_when_the_profile_is_unusable(mo
     assert client.post("/predict", json=records[1][0]).status_code == 200
     text = client.get("/metrics").get_data(as_text=True)
     version = json.loads((tmp_path / CARD).read_text())["version"]
-    assert 'drift_monitoring_enabled{version="%s"} 0.0' % version in text
+    assert f'drift_monitoring_enabled{{version="{version}"}} 0.0' in text
     assert "drift_bin_observations_total{" not in text
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(entry["event"] == "drift_monitoring_off" for entry in logged)
@@ -203,10 +203,10 @@ def test_the_rules_use_the_same_window_epsilon_thresholds_minimum_and_for():
     rules = {r.get("record") or r.get("alert"): r for g in yaml.safe_load(text)["groups"] for r in g["rules"]}
     assert set(re.findall(r"\[(\w+)\]", text)) == {drift_stats.WINDOW}
     assert set(re.findall(r"clamp_min\([^,]+, ([\d.]+)\)", text)) == {str(drift_stats.EPSILON)}
-    assert f">= bool {drift_stats.MIN_SAMPLE}" in rules["job:drift_verdict_ready:bool"]["expr"]
-    verdict = rules["job_feature:drift_detected:bool"]["expr"]
-    assert f"job_feature:drift_psi:5m >= bool {drift_stats.PSI_THRESHOLD}" in verdict
-    assert f"job_feature:drift_ks:5m >= bool {drift_stats.KS_THRESHOLD}" in verdict
+    assert f">= bool {drift_stats.MIN_SAMPLE}" in rules["job_version:drift_verdict_ready:bool"]["expr"]
+    verdict = rules["job_version_feature:drift_detected:bool"]["expr"]
+    assert f"job_version_feature:drift_psi:5m >= bool {drift_stats.PSI_THRESHOLD}" in verdict
+    assert f"job_version_feature:drift_ks:5m >= bool {drift_stats.KS_THRESHOLD}" in verdict
     assert {rules[a]["for"] for a in ("ModelInputDrift", "ModelScoreDrift")} == {drift_stats.FOR}
 
 
