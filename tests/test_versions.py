@@ -183,3 +183,25 @@ def test_each_version_bins_its_scores_in_its_own_training_deciles(deployed, reco
                    for c in ("fraud", "non_fraud"))
     assert shadowed == 1000 and score_bins(text, "drift_bin_observations_total", challenger).sum() == len(rows) + 1000
     assert score_bins(text, "drift_bin_observations_total", champion).sum() == len(rows) + 1000
+
+
+def test_a_version_whose_profile_is_unusable_is_served_without_drift_counts(deployed, records, tmp_path, capsys):
+    """Drift is monitoring, not serving: a challenger whose reference profile describes another model is routed and
+    answers as configured, its drift counting is off (and says so), the champion's counting goes on."""
+    path, champion, challenger = deployed
+    copy = tmp_path / "models"
+    shutil.copytree(path, copy)
+    profile = json.loads((copy / challenger / "reference_profile.json").read_text())
+    (copy / challenger / "reference_profile.json").write_text(json.dumps(profile | {"model_version": "gb-0ther000"}))
+    client = create_app(Settings(model_dir=copy, log_requests=False)).test_client()
+    answers = [client.post("/predict", json=records[1][0], headers={"X-Request-ID": f"p{i}"}) for i in range(200)]
+    assert {r.status_code for r in answers} == {200}
+    answered = [r.get_json()["model_version"] for r in answers]
+    text = client.get("/metrics").get_data(as_text=True)
+    assert metric_value(text, "drift_monitoring_enabled", version=challenger) == 0 and answered.count(challenger) > 0
+    assert metric_value(text, "drift_monitoring_enabled", version=champion) == 1
+    assert not [line for line in text.splitlines()
+                if line.startswith("drift_bin_observations_total{") and f'version="{challenger}"' in line]
+    assert score_bins(text, "drift_bin_observations_total", champion).sum() == answered.count(champion)
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "drift_monitoring_off" and e.get("version") == challenger for e in logged)
