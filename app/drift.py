@@ -1,13 +1,14 @@
 """Data drift monitoring: count every input value and fraud probability into the training profile's bins.
 
-The training reference profile (models/reference_profile.json, written with the model) holds, for each
+The training reference profile (reference_profile.json, written with each model version) holds, for each
 monitored feature (V1..V28, Amount; not Time, which only grows) and for the fraud "score", the decile
 bin edges of the training data and the share of training rows in each bin (0.1 each, by construction).
 
-The app only counts: drift_bin_observations_total{feature, bin} += 1 for the bin each value falls in.
-Counters merge exactly across gunicorn workers and across replicas, so the sliding window and the
-statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml),
-and every worker sees the same truth. The reference shares are exported as gauges next to the counts.
+The app only counts: drift_bin_observations_total{version, feature, bin} += 1 for the bin each value falls in
+of the profile of the model version that scored it (lesson 07 serves several versions, each with its own
+score deciles). Counters merge exactly across gunicorn workers and replicas, so the sliding window and the
+statistics (PSI, binned KS, the verdict) live in Prometheus recording rules (prometheus/rules/drift.yml).
+The reference shares are exported as gauges next to the counts.
 
 Cost per record: a copy of its values into a per-process numpy buffer. Under gunicorn every counter
 increment is a locked write to a memory-mapped file, and binning one record at a time costs as much as
@@ -18,6 +19,7 @@ background thread, on every /metrics scrape, when the buffer is full, and when t
 records by at most that period.
 """
 import atexit
+import hashlib
 import json
 import os
 import threading
@@ -111,32 +113,25 @@ class DriftBinner:
 
 
 class DriftMonitor:
-    """Counts values into the reference bins as Prometheus counters (pre-created at 0), through a buffer."""
+    """One model version's counting: its reference bins, its counter children (pre-created at 0) and a buffer."""
 
-    def __init__(self, profile: ReferenceProfile, feature_names: list[str], registry,
-                 flush_seconds: float = Settings.drift_flush_seconds):
+    def __init__(self, profile: ReferenceProfile, feature_names: list[str], version: str, observations: Counter,
+                 reference: Gauge):
         self.binner = binner = DriftBinner(profile, feature_names)
-        self.model_version = profile.model_version
-        self.observations = Counter(
-            "drift_bin_observations_total",
-            "Input values (and fraud probabilities, feature=\"score\") per training-decile bin",
-            ["feature", "bin"], registry=registry)
-        self.reference = Gauge("drift_reference_share", "Share of training values in each bin (the reference)",
-                               ["feature", "bin"], multiprocess_mode="livemax", registry=registry)
+        self.version = version
         monitored = profile.monitored
         self.stride = binner.edges.shape[1] + 1
         self.children = [None] * (len(binner.names) * self.stride)  # flat index: feature * stride + bin
         for f, name in enumerate(binner.names):
             for b in range(binner.n_bins[f]):
-                self.children[f * self.stride + b] = self.observations.labels(feature=name, bin=str(b))
-                self.reference.labels(feature=name, bin=str(b)).set(monitored[name].shares[b])
+                labels = {"version": version, "feature": name, "bin": str(b)}
+                self.children[f * self.stride + b] = observations.labels(**labels)
+                reference.labels(**labels).set(monitored[name].shares[b])
         self.offsets = np.arange(len(binner.names)) * self.stride
-        self.flush_seconds = flush_seconds
         self.rows = np.empty((BUFFER_ROWS, len(feature_names)))  # inputs seen, not yet counted
         self.scores = np.empty(BUFFER_ROWS)
         self.n_buffered = 0
         self.lock = threading.Lock()
-        self.flusher_pid = None  # the process whose flush thread runs (a forked worker starts its own)
 
     def observe(self, rows: np.ndarray, scores: np.ndarray) -> None:
         """Keep the records; they are binned and counted together at the next flush (or when the buffer fills)."""
@@ -150,8 +145,6 @@ class DriftMonitor:
                 self.rows[self.n_buffered:self.n_buffered + n] = rows
                 self.scores[self.n_buffered:self.n_buffered + n] = scores
                 self.n_buffered += n
-        if self.flusher_pid != os.getpid():
-            self._start_flusher()
 
     def flush(self) -> int:
         """Count the buffered records into the counters; returns how many values (records x names) it counted."""
@@ -169,12 +162,74 @@ class DriftMonitor:
             self.children[i].inc(int(counts[i]))
         return flat.size
 
+
+class DriftMonitors:
+    """The drift metrics and one DriftMonitor per model version, found by the version that scored the records."""
+
+    def __init__(self, registry, flush_seconds: float = Settings.drift_flush_seconds):
+        self.observations = Counter(
+            "drift_bin_observations_total", "Input values (and fraud probabilities, feature=\"score\") per "
+            "training-decile bin of the version that scored them", ["version", "feature", "bin"], registry=registry)
+        self.reference = Gauge("drift_reference_share", "Share of the version's training values in each bin (the "
+                               "reference)", ["version", "feature", "bin"], multiprocess_mode="livemax", registry=registry)
+        self.enabled = Gauge("drift_monitoring_enabled", "1 when the version's records are counted into its "
+                             "reference profile's bins (0: no usable reference_profile.json)", ["version"],
+                             multiprocess_mode="livemax", registry=registry)
+        self.flush_seconds = flush_seconds
+        self.built: dict[tuple[str, str], DriftMonitor] = {}  # (version, profile sha256) -> monitor, all flushed
+        self.by_version: dict[str, DriftMonitor] = {}  # replaced whole by track(), never edited in place
+        self.lock = threading.Lock()
+        self.flusher_pid = None  # the process whose flush thread runs (a forked worker starts its own)
+
+    def track(self, versions: dict) -> dict[str, str]:
+        """{version: (folder, model)}: load and check each folder's profile; count that version's records into its
+        bins from now on. Returns {version: why not} for the versions served without drift monitoring."""
+        by_version, off = dict(self.by_version), {}  # a version no longer served keeps its monitor: in-flight
+        for version, (folder, model) in versions.items():  # requests still count into it
+            try:
+                by_version[version] = self._monitor(Path(folder), model)
+            except (DriftProfileError, OSError, KeyError, ValueError) as exc:
+                by_version.pop(version, None)
+                off[version] = str(exc)
+            self.enabled.labels(version=version).set(version not in off)
+        self.by_version = by_version  # one assignment: a request sees the old versions or the new ones
+        return off
+
+    def _monitor(self, folder: Path, model) -> DriftMonitor:
+        """The version's monitor: built from its profile (checked against the model), reused while unchanged."""
+        path = folder / PROFILE
+        key = (model.version, hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "")
+        if key not in self.built:
+            monitor = DriftMonitor(load_profile(folder, model.version), model.features, model.version,
+                                   self.observations, self.reference)
+            with self.lock:
+                self.built[key] = monitor
+        return self.built[key]
+
+    def count(self, version: str, rows: np.ndarray, scores: np.ndarray) -> None:
+        """Keep records `version` scored (inputs, fraud probabilities) for its monitor; no monitor, no count."""
+        monitor = self.by_version.get(version)
+        if monitor is not None:
+            monitor.observe(rows, scores)
+            if self.flusher_pid != os.getpid():
+                self._start_flusher()
+
+    def observe(self, scored) -> None:
+        """The after-scoring hook: an app.main.Scored, counted for the version that scored it."""
+        self.count(scored.model_version, scored.inputs, scored.probabilities)
+
+    def flush(self) -> int:
+        """Count every version's buffered records; returns how many values it counted."""
+        with self.lock:
+            monitors = list(self.built.values())
+        return sum(monitor.flush() for monitor in monitors)
+
     def _start_flusher(self) -> None:
         with self.lock:
             if self.flusher_pid == os.getpid():
                 return
             self.flusher_pid = os.getpid()
-        ref = weakref.ref(self)  # the thread and atexit must not keep a discarded app's monitor alive
+        ref = weakref.ref(self)  # the thread and atexit must not keep a discarded app's monitors alive
         threading.Thread(target=_flush_periodically, args=(ref, self.flush_seconds), name="drift-flush",
                          daemon=True).start()
         atexit.register(_flush_if_alive, ref)
@@ -196,18 +251,10 @@ def _flush_periodically(ref: weakref.ref, seconds: float) -> None:
 
 def init_app(app, service) -> None:
     """Registered by the drift lesson: count every scored record, if the model's reference profile is there."""
-    enabled = Gauge("drift_monitoring_enabled", "1 when inputs are counted into the reference profile's bins "
-                    "(0: no reference_profile.json)", multiprocess_mode="livemax", registry=service.metrics.registry)
-    drift = None
-    if service.model is not None:
-        try:
-            profile = load_profile(service.settings.model_dir, service.model.version)
-            drift = DriftMonitor(profile, service.model.features, service.metrics.registry,
-                                 service.settings.drift_flush_seconds)
-        except (DriftProfileError, OSError, KeyError, ValueError) as exc:
-            service.warn("drift_monitoring_off", reason=str(exc))
-    enabled.set(drift is not None)
-    app.extensions["drift"] = drift
-    if drift is not None:  # an after-scoring hook receives an app.main.Scored: this one bins inputs and scores
-        service.after_scoring.append(lambda scored: drift.observe(scored.inputs, scored.probabilities))
-        service.before_metrics.append(drift.flush)  # a scrape sees this process's buffered counts
+    drift = app.extensions["drift"] = DriftMonitors(service.metrics.registry, service.settings.drift_flush_seconds)
+    if service.model is not None:  # one version here; lesson 07's router tracks every version it loads
+        off = drift.track({service.model.version: (service.settings.model_dir, service.model)})
+        for version, reason in off.items():
+            service.warn("drift_monitoring_off", version=version, reason=reason)
+    service.after_scoring.append(drift.observe)  # an app.main.Scored: inputs and scores, by the version that scored
+    service.before_metrics.append(drift.flush)  # a scrape sees this process's buffered counts

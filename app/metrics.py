@@ -72,8 +72,8 @@ class Metrics:
         # Gauges describe the model being served; "livemax" drops values of dead workers.
         self.accuracy = Gauge("model_accuracy", "Held-out test-set accuracy from the model card (not live)",
                               multiprocess_mode="livemax", registry=r)
-        self.heldout = Gauge("model_heldout_score", "Held-out test-set metrics from the model card",
-                             ["metric"], multiprocess_mode="livemax", registry=r)
+        self.heldout = Gauge("model_heldout_score", "Held-out test-set metrics from the model card, by version",
+                             ["metric", "version"], multiprocess_mode="livemax", registry=r)
         self.info = Gauge("model_info", "Model version being served (value is always 1)", ["version"],
                           multiprocess_mode="livemax", registry=r)
         self.faults = Gauge("fault_injection_active", "1 while a lesson fault is switched on", ["fault"],
@@ -108,11 +108,16 @@ class Metrics:
         self.prediction_errors.labels(version=version)
 
     def describe_model(self, card: dict) -> None:
+        """The model that answers: its accuracy (the seed's gauge), then what describe_version exports."""
+        self.accuracy.set(card.get("metrics", {}).get("accuracy", float("nan")))
+        self.describe_version(card)
+
+    def describe_version(self, card: dict) -> None:
+        """A served model version: model_info, its held-out scores by version, its prediction series at 0."""
         metrics = card.get("metrics", {})
-        self.accuracy.set(metrics.get("accuracy", float("nan")))
         for name in ("average_precision", "roc_auc", "precision", "recall"):
             if name in metrics:
-                self.heldout.labels(metric=name).set(metrics[name])
+                self.heldout.labels(metric=name, version=card["version"]).set(metrics[name])
         self.info.labels(version=card["version"]).set(1)
         self.add_version(card["version"])
 

@@ -7,10 +7,12 @@ model card with sha256, reference profile) and the routing:
           the cumulative weights; the champion gets 1 - the challengers' weights;
 - shadow: the champion answers every request; each challenger scores the same records in a background
           thread off the response path (a bounded queue: when full, records are dropped and counted, never
-          waited for); only its metrics and a log line are kept.
+          waited for); only its metrics, its score drift and a log line are kept.
 The file is re-read when its modification time changes (checked at most once a second per worker): every
 version is loaded and its sha256 checked BEFORE the swap, so promote / new weights / roll back need no
-restart and fail no request; a broken file is logged and the previous routing stays.
+restart and fail no request; a broken file is logged and the previous routing stays. Each version's
+reference profile is loaded with it (app.drift): the records a version scores, answering or in shadow, are
+binned against its own training deciles; a version without a usable profile is served without drift counts.
 """
 import hashlib
 import json
@@ -82,8 +84,8 @@ def bucket_of(key: str) -> float:
 
 
 class Router:
-    def __init__(self, service, models_dir: Path):
-        self.service, self.models_dir = service, Path(models_dir)
+    def __init__(self, service, models_dir: Path, drift=None):
+        self.service, self.models_dir, self.drift = service, Path(models_dir), drift  # drift: app.drift.DriftMonitors
         self.path = self.models_dir / DEPLOYMENT
         self.routing: Routing | None = None
         self._mtime, self._checked, self._lock = None, 0.0, threading.Lock()
@@ -137,9 +139,12 @@ class Router:
 
     def _publish(self, routing: Routing) -> None:
         metrics, previous = self.service.metrics, self.routing
-        for version in routing.models:
-            metrics.add_version(version)
-            metrics.info.labels(version=version).set(1)
+        if self.drift is not None:  # before the swap: the first request routed to a version is counted
+            folders = {v: (self.models_dir / v, model) for v, model in routing.models.items()}
+            for version, reason in self.drift.track(folders).items():
+                self.service.warn("drift_monitoring_off", version=version, reason=reason)
+        for version, model in routing.models.items():
+            metrics.describe_version(model.card)  # model_info, held-out scores, prediction series at 0
             self.weight.labels(version=version).set(routing.weights.get(version, 0.0))
             self.shadow.labels(version=version).set(version in routing.shadows)
             self.champion.labels(version=version).set(version == routing.champion)
@@ -204,8 +209,11 @@ class Router:
                 try:
                     inputs, champion = np.concatenate([i[1] for i in mine]), np.concatenate([i[2] for i in mine])
                     start = time.perf_counter()
-                    labels = model.predict_proba(inputs) >= model.threshold
+                    probabilities = model.predict_proba(inputs)
                     self.shadow_seconds.labels(version=version).observe(time.perf_counter() - start)
+                    if self.drift is not None:  # its scores against its own deciles
+                        self.drift.count(version, inputs, probabilities)
+                    labels = probabilities >= model.threshold
                     n_fraud, disagree = int(labels.sum()), int((labels != champion).sum())
                     self.shadow_predictions.labels(version=version, class_name="fraud").inc(n_fraud)
                     self.shadow_predictions.labels(version=version, class_name="non_fraud").inc(len(labels) - n_fraud)
@@ -220,6 +228,7 @@ class Router:
 
 def init_app(app, service) -> None:
     """Route between model versions when models/deployment.json exists; one model as before otherwise."""
-    router = app.extensions["versions"] = Router(service, service.settings.model_dir)
+    router = Router(service, service.settings.model_dir, app.extensions.get("drift"))
+    app.extensions["versions"] = router
     service.pick_model = router.pick
     service.after_scoring.append(router.enqueue_shadow)

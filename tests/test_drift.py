@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from scipy import stats
 
 from app.config import Settings
-from app.drift import PROFILE, DriftBinner, DriftMonitor, DriftProfileError, ReferenceProfile, load_profile
+from app.drift import PROFILE, DriftBinner, DriftMonitors, DriftProfileError, ReferenceProfile, load_profile
 from app.main import create_app
 from app.model import ARTIFACT, CARD, FraudModel
 from workshop import drift_harness, drift_stats
@@ -100,29 +100,42 @@ def test_time_is_not_monitored_and_too_many_bins_are_refused(profile):
         DriftBinner(fine, [])
 
 
+def tracked(model_dir, model, flush_seconds=Settings.drift_flush_seconds):
+    """A registry and the app's drift monitors, tracking the one model version in model_dir."""
+    registry = CollectorRegistry()
+    monitors = DriftMonitors(registry, flush_seconds)
+    assert monitors.track({model.version: (model_dir, model)}) == {}
+    return registry, monitors
+
+
+def sample(registry, name, version, **labels):
+    return registry.get_sample_value(name, {"version": version, **labels})
+
+
 def test_monitor_counts_single_records_and_batches_into_precreated_series(model_dir, profile, records):
     df, _ = records
     model = FraudModel.load(model_dir)
-    registry = CollectorRegistry()
-    monitor = DriftMonitor(profile, model.features, registry)
-    assert registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": "9"}) == 0
-    assert registry.get_sample_value("drift_reference_share", {"feature": "score", "bin": "0"}) == \
-        pytest.approx(profile.score.shares[0])
+    registry, monitors = tracked(model_dir, model)
+    v = model.version
+    assert sample(registry, "drift_bin_observations_total", v, feature="V14", bin="9") == 0
+    assert sample(registry, "drift_reference_share", v, feature="score", bin="0") == pytest.approx(profile.score.shares[0])
+    assert sample(registry, "drift_monitoring_enabled", v) == 1
     rows = df[FEATURES].to_numpy()[:300]
     scores = model.predict_proba(rows)
     for i in range(100):
-        monitor.observe(rows[i:i + 1], scores[i:i + 1])
-    monitor.observe(rows[100:], scores[100:])
-    assert registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": "9"}) == 0  # buffered
-    assert monitor.flush() == 300 * len(monitor.binner.names) and monitor.flush() == 0
-    expected = np.bincount(monitor.binner.bins(rows, scores)[:, monitor.binner.names.index("V14")], minlength=10)
-    counted = [registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": str(b)})
-               for b in range(10)]
+        monitors.count(v, rows[i:i + 1], scores[i:i + 1])
+    monitors.count(v, rows[100:], scores[100:])
+    monitors.count("gb-00000000", rows, scores)  # a version without a monitor: not counted anywhere
+    assert sample(registry, "drift_bin_observations_total", v, feature="V14", bin="9") == 0  # buffered
+    binner = monitors.by_version[v].binner
+    assert monitors.flush() == 300 * len(binner.names) and monitors.flush() == 0
+    expected = np.bincount(binner.bins(rows, scores)[:, binner.names.index("V14")], minlength=10)
+    counted = [sample(registry, "drift_bin_observations_total", v, feature="V14", bin=str(b)) for b in range(10)]
     assert counted == expected.tolist() and sum(counted) == 300
 
 
-def counted_total(registry, feature="score"):
-    return sum(registry.get_sample_value("drift_bin_observations_total", {"feature": feature, "bin": str(b)})
+def counted_total(registry, version, feature="score"):
+    return sum(sample(registry, "drift_bin_observations_total", version, feature=feature, bin=str(b))
                for b in range(10))
 
 
@@ -130,34 +143,35 @@ def test_buffered_counts_reach_the_counters_by_themselves_with_many_threads(mode
     """The flush thread moves the buffer without any scrape; concurrent observers lose nothing."""
     df, _ = records
     model = FraudModel.load(model_dir)
-    registry = CollectorRegistry()
-    monitor = DriftMonitor(profile, model.features, registry, flush_seconds=0.05)
+    registry, monitors = tracked(model_dir, model, flush_seconds=0.05)
     rows = df[FEATURES].to_numpy()[:400]
     scores = model.predict_proba(rows)
 
     def send(start):
         for i in range(start, 400, 4):
-            monitor.observe(rows[i:i + 1], scores[i:i + 1])
+            monitors.count(model.version, rows[i:i + 1], scores[i:i + 1])
     threads = [threading.Thread(target=send, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     deadline = time.monotonic() + 10
-    while counted_total(registry) < 400 and time.monotonic() < deadline:
+    while counted_total(registry, model.version) < 400 and time.monotonic() < deadline:
         time.sleep(0.01)  # polling the flush thread's effect
-    assert counted_total(registry) == 400 and counted_total(registry, "V1") == 400
-    assert monitor.flush() == 0  # the thread already moved everything
+    assert counted_total(registry, model.version) == 400 and counted_total(registry, model.version, "V1") == 400
+    assert monitors.flush() == 0  # the thread already moved everything
 
 
 def test_the_api_counts_every_record_once_per_feature(client, records):
     df, rows = records
-    assert client.post("/predict", json=rows[0]).status_code == 200
+    first = client.post("/predict", json=rows[0])
+    assert first.status_code == 200
     assert client.post("/predict/batch", json={"records": rows[1:50]}).status_code == 200
     text = client.get("/metrics").get_data(as_text=True)
-    assert metric_value(text, "drift_monitoring_enabled") == 1
+    version = first.get_json()["model_version"]
+    assert metric_value(text, "drift_monitoring_enabled", version=version) == 1
     for feature in ("V1", "Amount", "score"):
-        assert sum(metric_value(text, "drift_bin_observations_total", feature=feature, bin=str(b))
+        assert sum(metric_value(text, "drift_bin_observations_total", version=version, feature=feature, bin=str(b))
                    for b in range(10)) == 50
     assert metric_value(text, "drift_bin_observations_total", feature="Time", bin="0") == 0  # not exported
 
@@ -175,8 +189,9 @@ def test_the_app_serves_without_drift_monitoring_when_the_profile_is_unusable(mo
     client = create_app(Settings(model_dir=tmp_path)).test_client()
     assert client.post("/predict", json=records[1][0]).status_code == 200
     text = client.get("/metrics").get_data(as_text=True)
-    assert metric_value(text, "drift_monitoring_enabled") == 0
-    assert "drift_bin_observations_total" not in text
+    version = json.loads((tmp_path / CARD).read_text())["version"]
+    assert f'drift_monitoring_enabled{{version="{version}"}} 0.0' in text
+    assert "drift_bin_observations_total{" not in text
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(entry["event"] == "drift_monitoring_off" for entry in logged)
 
@@ -188,10 +203,10 @@ def test_the_rules_use_the_same_window_epsilon_thresholds_minimum_and_for():
     rules = {r.get("record") or r.get("alert"): r for g in yaml.safe_load(text)["groups"] for r in g["rules"]}
     assert set(re.findall(r"\[(\w+)\]", text)) == {drift_stats.WINDOW}
     assert set(re.findall(r"clamp_min\([^,]+, ([\d.]+)\)", text)) == {str(drift_stats.EPSILON)}
-    assert f">= bool {drift_stats.MIN_SAMPLE}" in rules["job:drift_verdict_ready:bool"]["expr"]
-    verdict = rules["job_feature:drift_detected:bool"]["expr"]
-    assert f"job_feature:drift_psi:5m >= bool {drift_stats.PSI_THRESHOLD}" in verdict
-    assert f"job_feature:drift_ks:5m >= bool {drift_stats.KS_THRESHOLD}" in verdict
+    assert f">= bool {drift_stats.MIN_SAMPLE}" in rules["job_version:drift_verdict_ready:bool"]["expr"]
+    verdict = rules["job_version_feature:drift_detected:bool"]["expr"]
+    assert f"job_version_feature:drift_psi:5m >= bool {drift_stats.PSI_THRESHOLD}" in verdict
+    assert f"job_version_feature:drift_ks:5m >= bool {drift_stats.KS_THRESHOLD}" in verdict
     assert {rules[a]["for"] for a in ("ModelInputDrift", "ModelScoreDrift")} == {drift_stats.FOR}
 
 
@@ -256,17 +271,17 @@ def test_a_full_buffer_and_an_oversized_batch_are_counted_exactly(model_dir, pro
     from app.drift import BUFFER_ROWS
 
     model = FraudModel.load(model_dir)
-    registry = CollectorRegistry()
-    monitor = DriftMonitor(profile, model.features, registry, flush_seconds=3600)
+    registry, monitors = tracked(model_dir, model, flush_seconds=3600)
+    monitor, v = monitors.by_version[model.version], model.version
     df, _ = load_dataset(source="synthetic", n_rows=2 * BUFFER_ROWS + 300, seed=5)
     rows = df[FEATURES].to_numpy()
     scores = model.predict_proba(rows)
     monitor.observe(rows[:BUFFER_ROWS - 50], scores[:BUFFER_ROWS - 50])
     for i in range(BUFFER_ROWS - 50, BUFFER_ROWS + 50):  # fills the buffer: counted at once, then refilled
         monitor.observe(rows[i:i + 1], scores[i:i + 1])
-    assert counted_total(registry) == BUFFER_ROWS and monitor.n_buffered == 50
+    assert counted_total(registry, v) == BUFFER_ROWS and monitor.n_buffered == 50
     monitor.observe(rows[BUFFER_ROWS + 50:], scores[BUFFER_ROWS + 50:])  # larger than the buffer
-    assert counted_total(registry) == len(rows) and monitor.flush() == 0
+    assert counted_total(registry, v) == len(rows) and monitor.flush() == 0
     expected = np.bincount(monitor.binner.bins(rows, scores)[:, monitor.binner.names.index("V14")], minlength=10)
-    assert [registry.get_sample_value("drift_bin_observations_total", {"feature": "V14", "bin": str(b)})
+    assert [sample(registry, "drift_bin_observations_total", v, feature="V14", bin=str(b))
             for b in range(10)] == expected.tolist()

@@ -45,11 +45,11 @@ def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffi
     clean = run_in_background(f"{app.url}/predict", rate=RATE, duration=MAX_TRAFFIC_S, seed=1)
     try:
         assert value(prom, "max(drift_monitoring_enabled)") == 1
-        promql.wait_for(prom, "job:drift_verdict_ready:bool == 1", timeout=40, interval=0.5)
+        promql.wait_for(prom, "job_version:drift_verdict_ready:bool == 1", timeout=40, interval=0.5)
         with pytest.raises(TimeoutError):  # no drift alert, not even pending, for CLEAN_VERDICTS_S
             poll_until(lambda: drift_alerts(prom), timeout=CLEAN_VERDICTS_S, what="a drift alert")
-        assert value(prom, "job:drift_features_drifted:count") == 0
-        assert value(prom, 'max(job_feature:drift_psi:5m{feature!="score"})') < 0.1  # noise: ~9 / 1000 values
+        assert value(prom, "job_version:drift_features_drifted:count") == 0
+        assert value(prom, 'max(job_version_feature:drift_psi:5m{feature!="score"})') < 0.1  # noise: ~9 / 1000 values
     finally:
         summary = clean.stop()
     assert summary.succeeded == summary.sent > 0, summary
@@ -67,7 +67,7 @@ def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffi
                   and a["state"] == "firing"]
         assert {a["labels"]["feature"] for a in firing} == {"V14"}
         assert firing[0]["labels"]["severity"] == "warning" and float(firing[0]["value"]) > 0.1  # its PSI
-        flagged = promql.instant(prom, "job_feature:drift_detected:bool == 1")
+        flagged = promql.instant(prom, "job_version_feature:drift_detected:bool == 1")
         assert set(flagged["feature"]) <= {"V14", "score"}
     finally:
         drift.stop()

@@ -21,6 +21,7 @@ from workshop import alerts, promql
 from workshop.appserver import AppServer
 from workshop.data import FEATURES, load_dataset
 from workshop.deployment import promote, rollback, write_deployment
+from workshop.polling import poll_until
 from workshop.rules import lesson_rules
 from workshop.stack import Stack
 from workshop.traffic import run_in_background
@@ -53,27 +54,47 @@ def post_many(url: str, rows: list[dict], n: int, client_id=None, concurrency: i
         return list(pool.map(one, range(n)))
 
 
+def drift_scores(text: str, version: str) -> float:
+    """Records whose score was counted for `version` (its drift series, summed over the 10 score bins)."""
+    return sum(metric_value(text, "drift_bin_observations_total", version=version, feature="score", bin=str(b))
+               for b in range(10))
+
+
 def test_promote_and_roll_back_under_load_fail_no_request(models, tmp_path):
+    """Under load: a new challenger arrives (10 %), is promoted, then rolled back. No request fails, no series
+    is lost, and each version's drift counts start with its first request and count every record it scored."""
     path, champion, challenger = models
+    write_deployment(path, champion)  # the champion alone; the challenger arrives under load
     with AppServer(port=0, model_dir=path, production=True, workers=2, run_dir=tmp_path / "app",
                    env={"DISABLE_REQUEST_LOGS": "1"}) as app:
-        traffic = run_in_background(f"{app.url}/predict", rate=0, duration=20, concurrency=4, progress=False)
+        traffic = run_in_background(f"{app.url}/predict", rate=0, duration=24, concurrency=4, progress=False)
+        time.sleep(3)
+        before = requests.get(f"{app.url}/metrics", timeout=5).text
+        write_deployment(path, champion, {challenger: 0.1})
         time.sleep(4)  # load is running on the 90/10 split
         promote(path, challenger)
         time.sleep(5)  # workers re-check the file at most once a second
         rollback(path, champion)
         time.sleep(4)
         summary = traffic.stop()
-        text = requests.get(f"{app.url}/metrics", timeout=5).text
+        # each worker's drift buffer reaches the counters within a second (its flush thread); poll, not sleep
+        text = poll_until(lambda: requests.get(f"{app.url}/metrics", timeout=5).text,
+                          lambda t: sum(drift_scores(t, v) for v in (champion, challenger)) >= summary.sent,
+                          timeout=10, what="every scored record in the drift counters")
     assert summary.errors == {} and summary.succeeded == summary.sent > 200, summary
+    assert drift_scores(before, champion) > 0 and f'version="{challenger}"' not in before  # not served yet
     for version in (champion, challenger):  # both answered; their series survive both reloads
         assert f'prediction_latency_seconds_count{{version="{version}"}}' in text
         assert f'predictions_total{{class_name="fraud",version="{version}"}}' in text
+        assert metric_value(text, "drift_monitoring_enabled", version=version) == 1
     answered = {v: metric_value(text, "prediction_latency_seconds_count", version=v) for v in (champion, challenger)}
     assert sum(answered.values()) == summary.sent
     assert answered[challenger] > 0.2 * summary.sent, answered  # 10 % before and after, 100 % while promoted
+    drifted = {v: drift_scores(text, v) for v in (champion, challenger)}
+    assert drifted == answered, (drifted, answered)  # one record per request, each binned by its own version
     print(f"\npromote + rollback under load: {summary.sent} requests, {summary.achieved_rate:.0f}/s, "
-          f"p99 {summary.latency_p99_ms:.1f} ms, non-2xx: {summary.errors or 0}, answered by {answered}")
+          f"p99 {summary.latency_p99_ms:.1f} ms, non-2xx: {summary.errors or 0}, answered by {answered}, "
+          f"scores counted for drift by {drifted}")
 
 
 def test_srm_and_canary_alerts_on_a_real_prometheus(models, tmp_path):
