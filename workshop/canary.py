@@ -88,6 +88,15 @@ def _value(prom_url: str, query: str) -> float:
     return float(frame["value"].iloc[0]) if len(frame) else math.nan
 
 
+def _answered(prom_url: str, version: str, at: float | None = None) -> float:
+    """Requests `version` has answered, as of the last scrape before `at` (default: now). The raw counter, not
+    increase(): over a look's few scrapes, increase() extrapolates a long-running series (the champion's) to the
+    window's edges but not a series that starts at 0 (the candidate's), and that alone gave a correct 30 % split
+    SRM p-values of 0.01 down to 7e-4 at the first looks."""
+    frame = promql.instant(prom_url, f'sum(prediction_latency_seconds_count{{version="{version}"}})', time=at)
+    return float(frame["value"].iloc[0]) if len(frame) else 0.0  # no series yet: nothing answered
+
+
 def _histogram(prom_url: str, metric: str, version: str, window: str) -> pd.Series:
     frame = promql.instant(prom_url, f'sum by (le) (increase({metric}_bucket{{version="{version}"}}[{window}]))')
     if frame.empty:
@@ -111,8 +120,7 @@ def look(prom_url: str, candidate: str, champion: str, weight: float, policy: Ca
     score_psi = (psi(cand_scores.to_numpy(), (champ_scores / champ_scores.sum()).to_numpy())
                  if len(champ_scores) == len(cand_scores) and cand_scores.sum() >= policy.min_scores
                  and champ_scores.sum() > 0 else math.nan)
-    counts = {ver: _value(prom_url, f'sum(increase(prediction_latency_seconds_count{{version="{ver}"}}[{elapsed}]))')
-              for ver in (candidate, champion)}
+    counts = {ver: _answered(prom_url, ver) - _answered(prom_url, ver, at=since) for ver in (candidate, champion)}
     observed = np.nan_to_num([counts[candidate], counts[champion]])
     srm_p = (float(stats.chisquare(observed, observed.sum() * np.array([weight, 1 - weight])).pvalue)
              if observed.sum() >= 2 * policy.min_requests else math.nan)
