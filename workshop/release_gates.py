@@ -81,8 +81,13 @@ def quality_gate(ctx: Context) -> Gate:
 def latency_gate(ctx: Context) -> Gate:
     p95, budget = ctx.candidate["p95_ms_one_record"], ctx.policy.max_p95_ms_one_record
     ok = p95 <= budget
-    return Gate("latency", ok, f"P95 to score one record {p95:.2f} ms {'<=' if ok else '>'} budget {budget} ms",
-                {"p95_ms_one_record": round(p95, 3), "us_per_record": round(ctx.candidate["us_per_record"], 2)})
+    return Gate("latency", ok, f"P95 to score one record {_duration_ms(p95)} {'<=' if ok else '>'} budget {budget} ms",
+                {"p95_ms_one_record": round(p95, 4), "us_per_record": round(ctx.candidate["us_per_record"], 4)})
+
+
+def _duration_ms(ms: float) -> str:
+    """A duration given in ms, in µs below a millisecond (a one-record score takes a few µs)."""
+    return f"{ms * 1e3:.1f} µs" if ms < 1 else f"{ms:.2f} ms"
 
 
 def model_card_gate(ctx: Context) -> Gate:
