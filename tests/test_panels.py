@@ -240,3 +240,36 @@ def test_unreachable_prometheus_is_reported_per_panel():
 
 def test_dashboard_url_uses_the_fixed_uid():
     assert panels.dashboard_url("http://127.0.0.1:3000/") == "http://127.0.0.1:3000/d/ml-model-overview"
+
+
+RECALL = {"type": "timeseries", "title": "Recall", "fieldConfig": {"defaults": {"unit": "percentunit", "min": 0}}}
+
+
+def recall_lines(start_high: bool, end_high: bool) -> PanelData:
+    """Lesson 06's recall panel: four lines that fill the top left (and the top right unless end_high is False)."""
+    shape = np.r_[np.full(10, 0.75 if start_high else 0.2), np.full(10, 0.75 if end_high else 0.2)]
+    return PanelData([(target("q", f"{{{{version}}}} {name}"), series(shape + shift, version="lr-1"))
+                      for name, shift in [("lower", -0.1), ("recall", 0.0), ("upper", 0.05), ("held-out", 0.1)]])
+
+
+def test_the_legend_hides_no_line_it_moves_or_makes_room_above_them(ax):
+    assert panel_drawers.draw_panel(ax, RECALL, recall_lines(start_high=True, end_high=False)) == OK
+    assert not panel_drawers.hides_data(ax, ax.get_legend())
+    assert ax.get_legend()._loc == 1 and ax.get_ylim()[1] < 1.0  # upper right, where the lines are low: no headroom
+    fig, other = plt.subplots()
+    assert panel_drawers.draw_panel(other, RECALL, recall_lines(start_high=True, end_high=True)) == OK
+    assert not panel_drawers.hides_data(other, other.get_legend())  # high everywhere: the axis grew above them
+    assert max(other.get_yticks()) <= 0.85 + 1e-9, "no tick labels in the legend's headroom"
+    other.get_legend().set_loc("upper left")
+    other.set_ylim(0, 0.9)
+    assert panel_drawers.hides_data(other, other.get_legend())  # the check sees a legend on the lines
+    plt.close(fig)
+
+
+def test_a_dashboard_time_range_is_set_before_the_legend_looks_for_room(ax):
+    start = T0.timestamp() - 60  # the range starts a minute before the first point, as lesson 06's `since`
+    data = recall_lines(start_high=True, end_high=True)
+    data.time_range = (start, T0.timestamp() + 100)
+    assert panel_drawers.draw_panel(ax, RECALL, data) == OK
+    assert ax.get_xlim()[0] == pytest.approx(matplotlib.dates.date2num(pd.Timestamp(start, unit="s")))
+    assert not panel_drawers.hides_data(ax, ax.get_legend())

@@ -33,6 +33,7 @@ class PanelData:
     series: list[tuple[dict, pd.DataFrame]] = field(default_factory=list)
     alerts: pd.DataFrame | None = None
     error: str | None = None
+    time_range: tuple[float, float] | None = None  # (start, end) unix seconds of a dashboard's shared x axis
 
 
 def _defaults(panel: dict) -> dict:
@@ -64,6 +65,8 @@ def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
             drawn += 1
     if not drawn:
         return NO_DATA
+    if data.time_range:  # one time range for all panels, as in Grafana (before the legend looks for room)
+        ax.set_xlim(*(pd.Timestamp(t, unit="s").to_pydatetime() for t in data.time_range))
     if "min" in _defaults(panel):  # Grafana's axis minimum, with headroom above a flat line
         low = _defaults(panel)["min"]
         high = np.nanmax([np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.lines])
@@ -90,6 +93,39 @@ def _legend(ax, most: int = 8) -> None:
         ax.text(0.99, 0.98, f"legend: top {most} of {len(ax.lines)} now", transform=ax.transAxes,
                 ha="right", va="top", fontsize=7, color="grey")
     ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="upper left")
+    keep_legend_clear(ax)
+
+
+def hides_data(ax, legend) -> bool:
+    """Whether any point of a line is drawn under the legend box."""
+    box = legend.get_window_extent(ax.figure.canvas.get_renderer()).padded(4)
+    for line in ax.lines:
+        xy = ax.transData.transform(line.get_xydata())
+        inside = (xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)
+        if inside.any():
+            return True
+    return False
+
+
+def keep_legend_clear(ax) -> None:
+    """Move the legend to the free upper corner; if neither is free, raise the y axis so the lines pass under it.
+
+    Call it once the axis limits are final."""
+    legend = ax.get_legend()
+    if legend is None:
+        return
+    for loc in ("upper left",) if ax.texts else ("upper left", "upper right"):  # a note sits upper right
+        legend.set_loc(loc)
+        if not hides_data(ax, legend):
+            return
+    legend.set_loc("upper left")
+    low, top = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if low <= t <= top]
+    box = legend.get_window_extent(ax.figure.canvas.get_renderer()).transformed(ax.transAxes.inverted())
+    room = max(box.y0 - 0.04, 0.3)  # the share of the axis height left under the legend
+    high = max(np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.lines)
+    ax.set_ylim(low, low + ((high if high > low else top) - low) / room)
+    ax.set_yticks(ticks)  # no tick labels in the headroom (no "120 %" precision)
 
 
 def draw_stat(ax, panel: dict, data: PanelData) -> str:

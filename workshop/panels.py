@@ -43,7 +43,7 @@ def panel_rect(grid: dict, total_rows: int, fig_w: float, fig_h: float, pad_left
 
 def fetch_panel(prom_url: str, panel: dict, start: float, end: float, step: float) -> PanelData:
     """Run the panel's queries (range for time-based panels, instant for the others) or read its alerts."""
-    data = PanelData()
+    data = PanelData(time_range=(start, end) if panel["type"] in RANGE_TYPES else None)
     try:
         if panel["type"] == "alertlist":
             data.alerts = alerts_frame(promql.api_get(prom_url, "alerts")["alerts"])
