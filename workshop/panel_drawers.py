@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import textwrap
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -66,7 +67,7 @@ def draw_timeseries(ax, panel: dict, data: PanelData) -> str:
     if not drawn:
         return NO_DATA
     if data.time_range:  # one time range for all panels, as in Grafana (before the legend looks for room)
-        ax.set_xlim(*(pd.Timestamp(t, unit="s").to_pydatetime() for t in data.time_range))
+        ax.set_xlim(*(datetime.fromtimestamp(t, UTC).replace(tzinfo=None) for t in data.time_range))
     if "min" in _defaults(panel):  # Grafana's axis minimum, with headroom above a flat line
         low = _defaults(panel)["min"]
         high = np.nanmax([np.nanmax(np.asarray(line.get_ydata(), dtype=float)) for line in ax.lines])
