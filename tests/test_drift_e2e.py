@@ -29,6 +29,20 @@ def value(prom_url: str, query: str) -> float:
     return promql.instant(prom_url, query)["value"].item()
 
 
+def alert_at_the_newest_evaluation(prom_url: str) -> tuple[float, dict]:
+    """(time of the drift group's newest evaluation, V14's ModelInputDrift as that evaluation left it): the
+    alert is read between two reads of the evaluation time that agree, so no evaluation ran in between."""
+    def read():
+        before = promql.last_evaluation(prom_url, "data-drift")
+        alert = next(a for a in drift_alerts(prom_url) if a["labels"]["alertname"] == "ModelInputDrift"
+                     and a["labels"]["feature"] == "V14")
+        return before, alert, promql.last_evaluation(prom_url, "data-drift")
+
+    before, alert, after = poll_until(read, done=lambda r: r[0] == r[2], timeout=10, interval=0.1,
+                                      what="an alert read between two evaluations")
+    return before, alert
+
+
 @pytest.fixture()
 def live(model_dir, tmp_path):
     lesson_rules(tmp_path / "rules")
@@ -69,5 +83,8 @@ def test_drift_alert_fires_on_a_shifted_feature_and_stays_silent_on_clean_traffi
         assert firing[0]["labels"]["severity"] == "warning" and float(firing[0]["value"]) > 0.1  # its PSI
         flagged = promql.instant(prom, "job_version_feature:drift_detected:bool == 1")
         assert set(flagged["feature"]) <= {"V14", "score"}
+        at, alert = alert_at_the_newest_evaluation(prom)
+        assert promql.instant(prom, 'job_version_feature:drift_psi:5m{feature="V14"}', at)["value"].item() == \
+            pytest.approx(float(alert["value"]), rel=1e-12)  # what the lesson's checks and dashboard read
     finally:
         drift.stop()

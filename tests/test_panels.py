@@ -238,6 +238,25 @@ def test_unreachable_prometheus_is_reported_per_panel():
     assert report["status"].str.startswith("error: Prometheus is not reachable").all()
 
 
+@pytest.mark.parametrize("since", [61.3, 600.0, 3600.0])
+def test_time_series_end_on_the_instant_of_the_other_panels(monkeypatch, since):
+    """The range's points start a whole number of steps before `end`: the last one is where stat and bar gauge
+    panels are evaluated, so a line never stops one evaluation short of the number beside it."""
+    calls = []
+    monkeypatch.setattr(promql, "range_query", lambda url, expr, start, end, step: calls.append((start, end, step))
+                        or pd.DataFrame(columns=["timestamp", "value"]))
+    monkeypatch.setattr(promql, "instant", lambda url, expr, time=None: calls.append(time)
+                        or pd.DataFrame(columns=["value"]))
+    end = 1_764_571_777.4
+    fig, _ = panels.draw_dashboard("http://unused", since=end - since, end=end)
+    plt.close(fig)
+    ranges = [c for c in calls if isinstance(c, tuple)]
+    assert ranges and {c for c in calls if not isinstance(c, tuple)} == {end}
+    for start, stop, step in ranges:
+        assert stop == end and start <= end - since and (end - start) / step == pytest.approx(round((end - start) / step))
+        assert end - since - start < step
+
+
 def test_dashboard_url_uses_the_fixed_uid():
     assert panels.dashboard_url("http://127.0.0.1:3000/") == "http://127.0.0.1:3000/d/ml-model-overview"
 

@@ -14,6 +14,7 @@ table of the firing/pending alerts Prometheus reports (/api/v1/alerts), table ->
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -75,14 +76,18 @@ def draw_dashboard(prom_url: str, path: str | Path = OVERVIEW_DASHBOARD,
                    width: float = 16.0) -> tuple[plt.Figure, pd.DataFrame]:
     """Draw every panel of a dashboard JSON at its grid position; return the figure and a per-panel report.
 
-    since: how far back time-based panels go (a timedelta before `end`, or a start time); end: default now;
-    step: seconds between points (default: about 300 points across the range, at least 1 s).
+    since: how far back time-based panels go (a timedelta before `end`, or a start time; moved back by less than
+    a step so that the last point falls on `end`); end: default now; step: seconds between points (default:
+    about 300 points across the range, at least 1 s).
     """
     dashboard = json.loads(Path(path).read_text())
     panels = list(promql.dashboard_panels(dashboard, rows=False))
     end_s = _seconds(end) if end is not None else datetime.now().timestamp()
     start_s = end_s - since.total_seconds() if isinstance(since, timedelta) else _seconds(since)
     step = step or max(1.0, round((end_s - start_s) / 300))
+    start_s = end_s - math.ceil((end_s - start_s) / step) * step  # a range query's points run from start by step:
+    # starting a whole number of steps before `end` puts the last point at `end`, where the other panels' instant
+    # queries are evaluated, so a time series ends on the value a stat or bar gauge beside it shows
     rows = max((p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels), default=1)
     height = rows * UNIT_HEIGHT_IN
     fig = plt.figure(figsize=(width, height))

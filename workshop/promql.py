@@ -3,6 +3,7 @@
 - `instant(url, query)`: one DataFrame row per series, labels as columns, plus `value`.
 - `range_query(url, query, start, end, step)`: long DataFrame (`timestamp`, labels..., `value`).
 - `wait_for(url, query, predicate, timeout)`: poll until the result satisfies `predicate`.
+- `last_evaluation(url, group)`: when a rule group last finished an evaluation, to read what it recorded.
 - `dashboard_queries(path)`: (panel title, panel type, expr) for every query in a dashboard JSON, so
   notebooks can draw the same panels inline when Grafana is not running.
 Errors from the HTTP API are raised as `PromQLError` with Prometheus' own message and the query.
@@ -124,6 +125,22 @@ def wait_for(prom_url: str, query: str, predicate: Callable[[pd.DataFrame], bool
     return poll_until(probe, done=lambda r: isinstance(r, pd.DataFrame) and predicate(r), timeout=timeout,
                       interval=interval, what=f"{query!r} satisfying the condition",
                       describe=lambda last: f"last result:\n{last}")
+
+
+def last_evaluation(prom_url: str, group: str) -> float:
+    """Unix time of the newest finished evaluation of the rule group named `group` (/api/v1/rules).
+
+    Every rule of a group records its samples at the same evaluation timestamp, at or just before this time,
+    and an alert reads the series recorded before it in that evaluation. So an instant query at this time
+    reads exactly what that evaluation recorded, the values its alerts showed: a time a few seconds in the
+    past can land on the evaluation before, and "now" on one being written."""
+    groups = [g for g in api_get(prom_url, "rules")["groups"] if g["name"] == group]
+    if not groups:
+        raise PromQLError(f"no rule group named {group!r} is loaded", "not_found")
+    newest = max(pd.Timestamp(g["lastEvaluation"]) for g in groups)
+    if newest.year < 2000:  # Go's zero time: loaded, not evaluated yet
+        raise PromQLError(f"rule group {group!r} has not been evaluated yet", "not_evaluated")
+    return newest.timestamp()
 
 
 def dashboard_panels(dashboard: dict, rows: bool = True):
