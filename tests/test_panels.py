@@ -197,6 +197,12 @@ def test_heatmap_is_an_image_of_bucket_counts(ax):
     (image,) = ax.images
     assert np.asarray(image.get_array()).tolist() == [[1, 2], [2, 0], [1, 3]]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["100 ms", "500 ms", "+Inf"]
+    (scale,) = [a for a in ax.figure.axes if a is not ax]  # the colour bar says what a cell counts
+    assert scale.get_ylabel() == "req/s in the bucket"
+
+
+def test_heatmap_cell_label_without_a_unit_is_generic():
+    assert panel_format.cell_label(None) == panel_format.cell_label("short") == "value in the bucket"
 
 
 def test_alertlist_shows_firing_and_pending_alerts_only(ax):

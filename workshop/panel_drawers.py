@@ -15,6 +15,7 @@ from workshop.panel_format import (
     alerts_frame,
     axis_ticks,
     bucket_counts,
+    cell_label,
     class_color,
     color,
     format_value,
@@ -198,7 +199,9 @@ def draw_heatmap(ax, panel: dict, data: PanelData) -> str:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     ax.tick_params(labelsize=7)
     ax.set_ylabel("latency ≤ (bucket)", fontsize=7)
-    plt.colorbar(image, ax=ax, pad=0.01).ax.tick_params(labelsize=6)
+    scale = plt.colorbar(image, ax=ax, pad=0.01)
+    scale.ax.tick_params(labelsize=6)
+    scale.set_label(cell_label(panel.get("options", {}).get("cellValues", {}).get("unit")), fontsize=7)
     return OK
 
 

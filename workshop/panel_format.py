@@ -134,6 +134,12 @@ def threshold_color(value: float, thresholds: dict | None) -> str | None:
     return chosen
 
 
+def cell_label(unit: str | None) -> str:
+    """Colour-bar label of a heatmap: what one cell's value is, in its cellValues unit ("suffix: req/s" -> req/s)."""
+    name = unit.removeprefix("suffix:").strip() if unit and unit.startswith("suffix:") else ""
+    return f"{name} in the bucket" if name else "value in the bucket"
+
+
 def bucket_counts(df: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
     """Cumulative `le` buckets over time -> (upper bounds, timestamps, per-bucket counts [bucket, time])."""
     wide = df.pivot_table(index="le", columns="timestamp", values="value", aggfunc="sum", dropna=False)
