@@ -57,7 +57,7 @@ def test_legend_follows_grafana_legend_format():
 @pytest.mark.parametrize("value, unit, decimals, text", [
     (0.0004, "s", None, "400 µs"), (0.0123, "s", None, "12.3 ms"), (2.5, "s", None, "2.5 s"),
     (0.99921, "percentunit", 2, "99.92 %"), (0.00172, "percentunit", None, "0.17 %"),
-    (2.5, "suffix: pred/s", None, "2.5 pred/s"), (12345.0, None, None, "12,345"), (0.5, "short", 1, "0.5"),
+    (2.5, "suffix: pred/s", None, "2.5 pred/s"), (12345.0, None, None, "12,345"), (1000.0, None, None, "1,000"), (999.0, None, None, "999"), (0.5, "short", 1, "0.5"),
     (math.nan, "s", None, "NaN"), (math.inf, None, None, "∞"),
     (0.0, "s", None, "0 s"), (90.0, "s", None, "1.5 min"), (3 * 3600.0, "s", None, "3 h"),
 ])

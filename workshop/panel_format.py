@@ -103,7 +103,7 @@ def _axis_top(axis, fallback: float) -> float:
 def _number(value: float, decimals: int | None) -> str:
     if decimals is not None:
         return f"{value:.{decimals}f}"
-    return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 1e3 else f"{value:,.0f}"  # 1,000 rather than .3g's "1e+03"
 
 
 def color(name: str | None, default: str = "black") -> str:
