@@ -28,6 +28,19 @@ def test_lesson_has_exercises_with_solution_and_check_cells(path):
     assert lessons.exercise_problems(nbformat.read(path, as_version=4)) == []
 
 
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_no_code_cell_is_longer_than_a_class_can_type(path):
+    assert lessons.length_problems(nbformat.read(path, as_version=4)) == []
+
+
+def test_length_check_catches_a_long_cell(practice):
+    long = copy.deepcopy(practice)
+    long.cells.append(nbformat.v4.new_code_cell("\n".join(f"x{i} = {i}" for i in range(41))))
+    assert lessons.length_problems(long) == [f"code cell {len(long.cells) - 1} has 41 lines (at most 40: split it)"]
+    long.cells[-1].source = "\n".join(f"x{i} = {i}" for i in range(40)) + "\n"
+    assert lessons.length_problems(long) == []
+
+
 def test_instructor_guide_schedule_is_current():
     assert lesson_schedule.problems() == []
 

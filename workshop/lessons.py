@@ -2,7 +2,7 @@
 
 `metadata_problems` checks nb.metadata["lesson"] against the first cell (You will learn, Time), the last
 cell (Key points) and the `## ` headings; `exercise_problems` checks the "Your turn" exercises (heading,
-`solution` cell with nbgrader markers, `check` cell). `python -m workshop.lessons [notebooks...]` prints both.
+`solution` cell with nbgrader markers, `check` cell); `length_problems` lists code cells over 40 lines. `python -m workshop.lessons [notebooks...]` prints both.
 """
 import ast
 import re
@@ -30,6 +30,7 @@ TITLE = re.compile(r"^# (\d\d) · \S.*$", re.M)
 TIME = re.compile(r"\*\*Time:?\*\*:?\s*(\d+)\s*min teaching\s*\+\s*(\d+)\s*min exercises")
 YOUR_TURN = re.compile(r"^### Your turn (\d+) · (\S.*?) \((★{1,3})\)\s*$", re.M)
 MIN_EXERCISES, MAX_EXERCISES = 2, 4
+MAX_CODE_LINES = 40  # a step a class can type and run before the next one
 
 
 def student_cells(nb) -> list[tuple[int, nbformat.NotebookNode]]:
@@ -215,9 +216,16 @@ def exercise_problems(nb) -> list[str]:
     return problems
 
 
+def length_problems(nb) -> list[str]:
+    """Code cells longer than MAX_CODE_LINES (a long %%writefile chunk splits into `%%writefile -a` cells)."""
+    return [f"code cell {i} has {n} lines (at most {MAX_CODE_LINES}: split it)"
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            and (n := len(cell.source.rstrip("\n").split("\n"))) > MAX_CODE_LINES]
+
+
 def problems(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
-    return metadata_problems(nb, Path(path).name) + exercise_problems(nb)
+    return metadata_problems(nb, Path(path).name) + exercise_problems(nb) + length_problems(nb)
 
 
 def main(argv=None) -> int:
