@@ -1,9 +1,9 @@
 """The Flask app factory: /predict, /predict/batch, /health, /ready, /metrics, /openapi.json, + extensions.py."""
 import importlib
 import logging
+import random
 import re
 import time
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.config import Settings
 from app.extensions import EXTENSIONS
-from app.logs import get_logger, log_event
+from app.logs import get_logger, log_event, log_request
 from app.metrics import Metrics, observe_many
 from app.model import FraudModel, ModelLoadError
 from app.openapi import openapi_document
@@ -35,6 +35,12 @@ class Scored:
     inputs: np.ndarray         # (n, n_features) float rows, in the model's feature order
     probabilities: np.ndarray  # (n,) fraud probabilities
     predictions: np.ndarray    # (n,) 0/1: probability >= threshold
+
+
+def new_request_id() -> str:
+    """32 hex digits that sort by time, like a UUIDv7: nanoseconds, then 64 random bits (unique, not secret;
+    `random` is reseeded in every forked worker). The prediction log's key then grows at its end (app/feedback.py)."""
+    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
 
 
 def record_ids(request_id: str, n: int) -> list[str]:
@@ -100,10 +106,12 @@ class Service:
         scored = Scored(request_ids, m.version, m.threshold, inputs, probabilities, predictions)
         for hook in self.after_scoring:
             hook(scored)
-        n_fraud = int(predictions.sum())
-        self.metrics.predictions.labels(class_name="fraud", version=m.version).inc(n_fraud)
-        self.metrics.predictions.labels(class_name="non_fraud", version=m.version).inc(len(predictions) - n_fraud)
-        observe_many(self.metrics.fraud_probability.labels(version=m.version), probabilities)
+        series, n_fraud = self.metrics.version_series(m.version), int(predictions.sum())
+        if n_fraud:  # an increment is a locked file write under gunicorn: skip the +0 ones
+            series.fraud.inc(n_fraud)
+        if n_fraud < len(predictions):
+            series.non_fraud.inc(len(predictions) - n_fraud)
+        observe_many(series.fraud_probability, probabilities)
         return scored
 
 
@@ -114,7 +122,8 @@ def add_routes(app: Flask, service: Service) -> None:
     def predict():
         m = service.pick_model()
         g.model_version = m.version
-        scored = service.score(np.array([record_to_row(service.read_json(), m.features)]), [g.request_id], m)
+        row = record_to_row(service.read_json(), m.features)
+        scored = service.score(np.array([row], dtype=np.float64), [g.request_id], m)
         label, p = int(scored.predictions[0]), float(scored.probabilities[0])
         result = {"prediction": label, "class_name": str(CLASS_NAMES[label]), "fraud_probability": p}
         g.log.update(class_name=result["class_name"], fraud_probability=round(p, 6))
@@ -195,26 +204,27 @@ def add_request_log(app: Flask, service: Service) -> None:
     def start_timer():
         g.start = time.perf_counter()
         supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.request_id = supplied if REQUEST_ID.match(supplied) else new_request_id()
         g.log = {}
 
     @app.after_request
     def record(response):
         elapsed = time.perf_counter() - g.get("start", time.perf_counter())
-        endpoint = request.endpoint or "unmatched"
+        endpoint, method, status = request.endpoint or "unmatched", request.method, response.status_code
+        request_id, version = g.get("request_id", ""), g.get("model_version")
         if endpoint in PREDICT_ENDPOINTS:  # by the version that answered (or was to answer)
-            version = g.get("model_version", NO_MODEL)
-            service.metrics.latency.labels(version=version).observe(elapsed)
-            if response.status_code >= 500:
-                service.metrics.prediction_errors.labels(version=version).inc()
-            response.headers["X-Model-Version"] = version
-        service.metrics.count_request(endpoint, request.method, response.status_code)
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+            series = service.metrics.version_series(version or NO_MODEL)
+            series.latency.observe(elapsed)
+            if status >= 500:
+                series.errors.inc()
+            response.headers["X-Model-Version"] = version or NO_MODEL
+        service.metrics.count_request(endpoint, method, status)
+        response.headers["X-Request-ID"] = request_id
         if service.settings.log_requests and endpoint != "metrics":
             model = service.model
-            log_event(service.logger, "request", request_id=g.get("request_id"), method=request.method,
-                      path=request.path, status=response.status_code, latency_ms=round(elapsed * 1000, 3),
-                      model_version=g.get("model_version", model.version if model else None), **g.get("log", {}))
+            log_request(dict(request_id=request_id or None, method=method, path=request.path, status=status,
+                             latency_ms=round(elapsed * 1000, 3),
+                             model_version=version or (model.version if model else None), **g.get("log", {})))
         return response
 
 

@@ -5,6 +5,7 @@ Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set and every worker writes its valu
 directory; /metrics then merges them, so counts are exact across workers. Gauges say how to merge.
 """
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from prometheus_client import (
@@ -19,7 +20,6 @@ from prometheus_client import (
 
 from app.multiproc import locked
 
-CLASS_NAMES = ("non_fraud", "fraud")
 INVALID_REASONS = (
     "invalid_json", "unsupported_media_type", "payload_too_large", "not_an_object", "missing_field",
     "extra_field", "non_numeric", "non_finite", "empty_batch", "batch_too_large", "method_not_allowed",
@@ -39,6 +39,9 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
     file, and 1,000 observations cost as much as parsing the batch. Same bucket rule as observe(): the first
     bucket whose upper bound is >= v. tests/test_metrics_bulk.py compares the result with observe().
     """
+    if len(values) == 1:  # /predict: one value, prometheus_client's own observe()
+        histogram.observe(float(values[0]))
+        return
     histogram._raise_if_not_observable()
     bounds = np.asarray(histogram._upper_bounds)
     counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
@@ -50,6 +53,16 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
 
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+@dataclass(frozen=True)
+class VersionSeries:
+    """One model version's prediction series, looked up once: labels() costs ~3 µs, on every request."""
+    fraud: Counter          # predictions_total{class_name="fraud"}
+    non_fraud: Counter      # predictions_total{class_name="non_fraud"}
+    latency: Histogram
+    fraud_probability: Histogram
+    errors: Counter
 
 
 class Metrics:
@@ -88,6 +101,7 @@ class Metrics:
         for fault in ("latency", "errors"):
             self.faults.labels(fault=fault).set(0)
         self._request_children = {}
+        self._versions: dict[str, VersionSeries] = {}
 
     def count_request(self, endpoint: str, method: str, status: int) -> None:
         """http_requests_total += 1, the label child looked up once per combination (a lookup costs ~3 µs)."""
@@ -99,13 +113,16 @@ class Metrics:
                 self._request_children[key] = child
         child.inc()
 
-    def add_version(self, version: str) -> None:
-        """Pre-create a model version's prediction series, so they exist (at 0) before its first request."""
-        for name in CLASS_NAMES:
-            self.predictions.labels(class_name=name, version=version)
-        self.latency.labels(version=version)
-        self.fraud_probability.labels(version=version)
-        self.prediction_errors.labels(version=version)
+    def version_series(self, version: str) -> VersionSeries:
+        """A model version's prediction series, created (at 0) before its first request and kept."""
+        if version not in self._versions:
+            self._versions[version] = VersionSeries(
+                fraud=self.predictions.labels(class_name="fraud", version=version),
+                non_fraud=self.predictions.labels(class_name="non_fraud", version=version),
+                latency=self.latency.labels(version=version),
+                fraud_probability=self.fraud_probability.labels(version=version),
+                errors=self.prediction_errors.labels(version=version))
+        return self._versions[version]
 
     def describe_model(self, card: dict) -> None:
         """The model that answers: its accuracy (the seed's gauge), then what describe_version exports."""
@@ -119,7 +136,7 @@ class Metrics:
             if name in metrics:
                 self.heldout.labels(metric=name, version=card["version"]).set(metrics[name])
         self.info.labels(version=card["version"]).set(1)
-        self.add_version(card["version"])
+        self.version_series(card["version"])
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format for /metrics: this process's registry, or all workers' files merged."""

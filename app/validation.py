@@ -92,7 +92,7 @@ def number(value, where: str, name: str) -> float:
 
 
 def record_to_row(record, features: list[str], where: str = "body") -> list[float]:
-    """Validate one record (a JSON object with exactly `features`) and return its values in order."""
+    """Validate one record (a JSON object with exactly `features`) and return its values (numbers) in order."""
     if not isinstance(record, dict):
         raise RequestError(400, "not_an_object", f"{where} must be a JSON object with fields {features[0]}..{features[-1]}")
     missing = [name for name in features if name not in record]
@@ -102,7 +102,10 @@ def record_to_row(record, features: list[str], where: str = "body") -> list[floa
     if extra:
         raise RequestError(400, "extra_field", f"{where}: {len(extra)} unknown fields: "
                            f"{', '.join(map(shown, extra[:10]))}", fields=[client_key(k) for k in extra[:10]])
-    return [number(record[name], where, name) for name in features]
+    values = [record[name] for name in features]
+    if set(map(type, values)) <= {int, float} and all(-MAX_ABS <= v <= MAX_ABS for v in values):
+        return values  # the usual case, checked at once (NaN and inf fail the comparison; bool is not int here)
+    return [number(value, where, name) for value, name in zip(values, features, strict=True)]  # which is bad?
 
 
 def check_size(n: int, max_records: int) -> None:

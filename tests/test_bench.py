@@ -95,4 +95,13 @@ def test_the_report_splits_the_gap_to_the_ceiling_into_flask_and_the_features():
     assert "floor: empty Flask view, same gunicorn" in text
     assert ("empty Flask view / ceiling throughput: 0.60 (the most a Flask app reaches); production / empty Flask "
             "view: 0.56; server CPU per request: gunicorn + HTTP 150 us, Flask +100 us, the features +200 us") in text
-    assert "production / ceiling throughput: 0.33 (goal >= 0.5: NOT met)" in text
+    assert "production / ceiling throughput: 0.33 (median of same-round ratios; goal >= 0.5: NOT met)" in text
+
+
+def test_the_ratios_pair_cases_measured_in_the_same_round():
+    """The machine slows down in round 2: each round's ratio cancels that, the ratio of medians would not."""
+    from workshop.bench_report import paired
+    per_round = {"ceiling": [6000, 3000, 4500], "production": [3100, 1400, 2000]}
+    assert paired({"per_round_req_per_s": per_round, "single": {}}, "production", "ceiling") == pytest.approx(
+        (1400 / 3000, 2000 / 4500, 3100 / 6000))
+    assert 2000 / 4500 != pytest.approx(1400 / 3000)  # the unpaired ratio of the median runs differs

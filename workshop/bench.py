@@ -9,8 +9,9 @@
 - baseline: the seed lesson's naive app (workshop/naive_app.py: Flask dev server, a DataFrame per request);
 - batch scoring: 1,000-row batches on /predict/batch, columnar vs one object per record, in rows/s;
 - cold start: process start to the first `/ready` 200.
-Load comes from `wrk` (`make bench` installs it). Single-request cases alternate round by round and the
-median round counts: a machine shared with other work drifts in speed within a minute. Absolute numbers
+Load comes from `wrk` (`make bench` installs it). Single-request cases alternate round by round: the table
+shows each case's median round, and every ratio is the median of the ratios within a round (cases measured in
+the same minute), with their spread, because a machine shared with other work drifts in speed within a minute. Absolute numbers
 differ up to 3x between machines and sessions; the ratios printed are the result.
 Every run is bounded (a few seconds per case) and targets 127.0.0.1 only.
 Running wrk: workshop.bench_wrk; the cases: workshop.bench_cases; the report: workshop.bench_report.
@@ -29,7 +30,7 @@ from workshop.paths import MODELS_DIR
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each measured run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (odd: the median counts)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (odd: the median counts)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--batch-rows", type=int, default=1000)
     parser.add_argument("--model-dir", type=Path, default=MODELS_DIR)

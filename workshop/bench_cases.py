@@ -166,5 +166,6 @@ def run(seconds: float = 5.0, connections: int = 8, rounds: int = 3, model_dir: 
     cold = {name: statistics.median(cold_start_s(servers[name]) for _ in range(rounds))
             for name in ("ceiling", "production")}
     return {"single": {name: median_run(r) for name, r in runs.items()}, "batch": batch, "cold_start_s": cold,
+            "per_round_req_per_s": {name: [r["req_per_s"] for r in rs] for name, rs in runs.items()},
             "shadow_dropped_share": shadow_dropped,
             "batch_rows": batch_rows, "rounds": rounds, "seconds": seconds, "connections": connections}

@@ -1,5 +1,6 @@
 """The benchmark's report (workshop.bench): a table of the cases and the ratios that are the result, each
 against its goal."""
+import statistics
 
 GOALS = {"share_of_ceiling": 0.50, "drift_on_off": 0.95, "logging_on_off": 0.85, "columnar_rows_per_s": 50_000}
 
@@ -10,9 +11,21 @@ LABELS = {"ceiling": "ceiling: bare WSGI, same gunicorn", "flask_floor": "floor:
           "naive": "baseline: naive seed-style app"}
 
 
-def _ratio(single: dict, off: str) -> float | None:
-    """production / the case without one feature (None when that case was not run)."""
-    return single["production"]["req_per_s"] / single[off]["req_per_s"] if off in single else None
+def paired(results: dict, case: str, reference: str) -> tuple[float, float, float] | None:
+    """case / reference throughput, round by round (both measured within the same minute), as (median, min, max)
+    over the rounds: a machine shared with other work drifts in speed, and pairing cancels that drift. None when
+    a case was not run."""
+    per_round = results.get("per_round_req_per_s") or {name: [r["req_per_s"]] for name, r in results["single"].items()}
+    if case not in per_round or reference not in per_round:
+        return None
+    ratios = [a / b for a, b in zip(per_round[case], per_round[reference], strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def _paired_text(ratio: tuple[float, float, float], goal: float) -> str:
+    median, low, high = ratio
+    spread = f", rounds {low:.2f}-{high:.2f}" if high > low else ""
+    return f"{median:.2f} (median of same-round ratios{spread}; {_goal(median, goal)})"
 
 
 def _goal(value: float, goal: float) -> str:
@@ -64,15 +77,15 @@ def report(results: dict) -> str:
         lines.append(f"{LABELS[name]:36} {r['req_per_s']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
                      f"{r['errors']:7d} {r['req_per_s'] / ceiling['req_per_s']:10.2f} "
                      f"{r['req_per_s'] / naive['req_per_s']:8.1f} {_cpu(r):>11}")
-    share = prod["req_per_s"] / ceiling["req_per_s"]
-    on_off = prod["req_per_s"] / single["drift_off"]["req_per_s"]
+    logged = paired(results, "production", "logging_off")
     lines += ["",
-              f"production / ceiling throughput: {share:.2f} ({_goal(share, GOALS['share_of_ceiling'])}); "
+              f"production / ceiling throughput: {_paired_text(paired(results, 'production', 'ceiling'), GOALS['share_of_ceiling'])}; "
               f"p99 {prod['p99_ms']:.1f} ms vs the ceiling's {ceiling['p99_ms']:.1f} ms",
               *_floor_lines(ceiling, single.get("flask_floor"), prod),
-              f"drift monitoring on / off throughput: {on_off:.2f} ({_goal(on_off, GOALS['drift_on_off'])})",
-              *([f"prediction logging on / off throughput: {logged:.2f} ({_goal(logged, GOALS['logging_on_off'])})"]
-                if (logged := _ratio(single, "logging_off")) else []),
+              f"drift monitoring on / off throughput: "
+              f"{_paired_text(paired(results, 'production', 'drift_off'), GOALS['drift_on_off'])}",
+              *([f"prediction logging on / off throughput: {_paired_text(logged, GOALS['logging_on_off'])}"]
+                if logged else []),
               *_cpu_ratios(ceiling, prod, single["drift_off"]),
               f"production / naive baseline throughput: {prod['req_per_s'] / naive['req_per_s']:.1f}x",
               *_versions_lines(prod, single["split"], single["shadow"], results.get("shadow_dropped_share")),
